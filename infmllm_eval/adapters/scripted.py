@@ -1,0 +1,76 @@
+"""A model that replays saved answers: for tests, and for re-running saved outputs."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+from infmllm_eval.cards import ModelCard
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.predictions import read_predictions
+from infmllm_eval.types import Request, Response
+
+
+class ScriptedAdapter:
+    """Answers each request with the text saved for its id.
+
+    ``answers`` maps sample keys to texts; ``default`` (when not None) answers unknown keys,
+    otherwise an unknown key is an error naming it.
+    """
+
+    def __init__(self, answers: Mapping[str, str], default: str | None = None,
+                 source: str = "") -> None:
+        self.name = "scripted"
+        self.answers = dict(answers)
+        self.default = default
+        self.source = source
+        self.calls: list[int] = []
+
+    def generate(self, requests: list[Request]) -> list[Response]:
+        self.calls.append(len(requests))
+        out = []
+        for req in requests:
+            text = self.answers.get(req.key, self.default)
+            if text is None:
+                raise BadInputError(
+                    f"scripted model: no saved answer for id {req.key!r} in "
+                    f"{self.source or 'answers'}"
+                    " (set --model-option default=TEXT to answer unknown ids)"
+                )
+            out.append(Response(req.key, text))
+        return out
+
+    def provenance(self) -> dict[str, str]:
+        digest = hashlib.sha256(repr(sorted(self.answers.items())).encode()).hexdigest()
+        return {"adapter": "scripted", "answers": self.source, "answers_sha256": digest}
+
+
+def _answer_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(path.glob("*.jsonl")) + sorted(path.glob("*.json"))
+        if not files:
+            raise BadInputError(f"scripted model: no .jsonl/.json files in {path}")
+        return files
+    return [path]
+
+
+def create(card: ModelCard, options: Mapping[str, str]) -> ScriptedAdapter:
+    """Options: ``answers`` (a predictions file, or a folder of them, e.g. a run's
+    predictions/), ``default`` (the answer for ids not found)."""
+    unknown = set(options) - {"answers", "default"}
+    if unknown:
+        raise BadInputError(f"model {card.name}: unknown option(s) {', '.join(sorted(unknown))} "
+                            "(options: answers, default)")
+    answers: dict[str, str] = {}
+    if options.get("answers"):
+        for file in _answer_files(Path(options["answers"])):
+            for key, text in read_predictions(file).text.items():
+                if answers.get(key, text) != text:
+                    raise BadInputError(f"scripted model: id {key!r} has different answers in "
+                                        f"several files of {options['answers']}")
+                answers[key] = text
+    elif "default" not in options:
+        raise BadInputError(f"model {card.name}: set --model-option answers=FILE_OR_DIR "
+                            "(or default=TEXT)")
+    return ScriptedAdapter(answers, options.get("default"), options.get("answers", ""))

@@ -1,0 +1,223 @@
+"""Task and model cards: YAML data files, validated on load with one-line file:field errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from infmllm_eval.data import LOADERS
+from infmllm_eval.errors import CardError
+from infmllm_eval.registry import did_you_mean
+from infmllm_eval.tasks import FAMILIES
+from infmllm_eval.types import GenerationConfig, Scalar
+
+CARD_PATH_ENV = "INFMLLM_EVAL_CARD_PATH"
+
+
+@dataclass(frozen=True)
+class TaskCard:
+    """A benchmark split: where its files are (relative to the data root) and how it is scored."""
+
+    name: str
+    family: str
+    loader: str
+    split: str
+    size: int
+    primary_metric: str
+    files: dict[str, str]
+    description: str = ""
+    groups: tuple[str, ...] = ()
+    options: dict[str, Scalar] = field(default_factory=dict)
+    loader_args: dict[str, Scalar] = field(default_factory=dict)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    submission_only: bool = False
+    source: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A model: which adapter builds it and with which settings."""
+
+    name: str
+    adapter: str
+    description: str = ""
+    prompt_style: str = ""
+    options: dict[str, Scalar] = field(default_factory=dict)
+    path: str = ""
+
+
+# field name -> (expected python type(s), required)
+_TASK_SCHEMA: dict[str, tuple[Any, bool]] = {
+    "name": (str, True), "family": (str, True), "loader": (str, True), "split": (str, True),
+    "size": (int, True), "primary_metric": (str, True), "files": (dict, True),
+    "description": (str, False), "groups": (list, False), "options": (dict, False),
+    "loader_args": (dict, False), "generation": (dict, False), "submission_only": (bool, False),
+    "source": (str, False),
+}
+_MODEL_SCHEMA: dict[str, tuple[Any, bool]] = {
+    "name": (str, True), "adapter": (str, True), "description": (str, False),
+    "prompt_style": (str, False), "options": (dict, False),
+}
+_GEN_FIELDS = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _check_type(where: str, key: str, value: Any, expected: Any) -> None:
+    ok = isinstance(value, expected) and not (expected in (int, float) and isinstance(value, bool))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise CardError(
+            f"{where}: field '{key}': expected {expected.__name__}, got {_type_name(value)} "
+            f"({value!r})"
+        )
+
+
+def _validate(where: str, raw: Any, schema: dict[str, tuple[Any, bool]]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise CardError(f"{where}: expected a mapping of fields, got {_type_name(raw)}")
+    for key in raw:
+        if key not in schema:
+            raise CardError(f"{where}: unknown field '{key}' (allowed: {', '.join(schema)})")
+    for key, (expected, required) in schema.items():
+        if key not in raw:
+            if required:
+                raise CardError(f"{where}: missing required field '{key}'")
+            continue
+        _check_type(where, key, raw[key], expected)
+    return dict(raw)
+
+
+def _scalar_map(where: str, key: str, value: dict[str, Any]) -> dict[str, Scalar]:
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str | int | float | bool):
+            raise CardError(f"{where}: field '{key}.{k}': expected a string, number or boolean")
+    return dict(value)
+
+
+def _relative_files(where: str, files: dict[str, Any]) -> dict[str, str]:
+    for key, rel in files.items():
+        if not isinstance(rel, str) or not rel:
+            raise CardError(f"{where}: field 'files.{key}': expected a path string")
+        pure = PurePosixPath(rel)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise CardError(
+                f"{where}: field 'files.{key}': {rel!r} must be relative to the data root "
+                "without '..' (use --file KEY=PATH for files elsewhere)"
+            )
+    return dict(files)
+
+
+def _generation(where: str, raw: dict[str, Any]) -> GenerationConfig:
+    for key, value in raw.items():
+        if key not in _GEN_FIELDS:
+            raise CardError(f"{where}: unknown field 'generation.{key}'")
+        expected = {"int": int, "float": float, "bool": bool}[str(_GEN_FIELDS[key])]
+        _check_type(where, f"generation.{key}", value, expected)
+    return GenerationConfig(**raw)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CardError(f"{path}: cannot read card: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        pos = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise CardError(f"{path}: invalid YAML{pos}: {getattr(exc, 'problem', exc)}") from None
+
+
+def _check_choice(where: str, key: str, value: str, known: dict[str, str]) -> None:
+    if value not in known:
+        raise CardError(f"{where}: field '{key}': unknown {key} {value!r}."
+                        f"{did_you_mean(value, sorted(known))} Known: {', '.join(sorted(known))}")
+
+
+def _check_name(where: str, path: Path, name: str) -> None:
+    if name != path.stem:
+        raise CardError(f"{where}: field 'name': {name!r} must equal the file name {path.stem!r}")
+
+
+def load_task_card(path: Path) -> TaskCard:
+    """Read and validate one task card."""
+    where = str(path)
+    raw = _validate(where, _read_yaml(path), _TASK_SCHEMA)
+    _check_name(where, path, raw["name"])
+    _check_choice(where, "family", raw["family"], FAMILIES)
+    _check_choice(where, "loader", raw["loader"], LOADERS)
+    groups = raw.get("groups", [])
+    if not all(isinstance(g, str) for g in groups):
+        raise CardError(f"{where}: field 'groups': expected a list of names")
+    return TaskCard(
+        name=raw["name"], family=raw["family"], loader=raw["loader"], split=raw["split"],
+        size=raw["size"], primary_metric=raw["primary_metric"],
+        files=_relative_files(where, raw["files"]), description=raw.get("description", ""),
+        groups=tuple(groups), options=_scalar_map(where, "options", raw.get("options", {})),
+        loader_args=_scalar_map(where, "loader_args", raw.get("loader_args", {})),
+        generation=_generation(where, raw.get("generation", {})),
+        submission_only=raw.get("submission_only", False), source=raw.get("source", ""),
+        path=where,
+    )
+
+
+def load_model_card(path: Path) -> ModelCard:
+    """Read and validate one model card."""
+    where = str(path)
+    raw = _validate(where, _read_yaml(path), _MODEL_SCHEMA)
+    _check_name(where, path, raw["name"])
+    return ModelCard(
+        name=raw["name"], adapter=raw["adapter"], description=raw.get("description", ""),
+        prompt_style=raw.get("prompt_style", ""),
+        options=_scalar_map(where, "options", raw.get("options", {})), path=where,
+    )
+
+
+def builtin_card_root() -> Path:
+    """The folder holding tasks/ and models/: the repository checkout or the installed copy."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "tasks").is_dir() and (checkout / "pyproject.toml").is_file():
+        return checkout
+    return Path(__file__).resolve().parent / "_cards"
+
+
+def card_dirs(kind: str) -> list[Path]:
+    """Folders searched for cards of ``kind`` ('tasks' or 'models'), built-ins first."""
+    roots = [builtin_card_root()]
+    extra = os.environ.get(CARD_PATH_ENV, "")
+    roots += [Path(p) for p in extra.split(os.pathsep) if p]
+    return [r / kind for r in roots if (r / kind).is_dir()]
+
+
+@cache
+def _all_cards(kind: str, dirs: tuple[Path, ...]) -> dict[str, Any]:
+    loader = load_task_card if kind == "tasks" else load_model_card
+    cards: dict[str, Any] = {}
+    for folder in dirs:
+        for path in sorted(folder.glob("*.yaml")):
+            card = loader(path)
+            if card.name in cards:
+                raise CardError(f"{path}: {kind[:-1]} {card.name!r} is also defined in "
+                                f"{cards[card.name].path}")
+            cards[card.name] = card
+    return cards
+
+
+def task_cards() -> dict[str, TaskCard]:
+    """All task cards by name (validated; cached per set of folders)."""
+    return dict(_all_cards("tasks", tuple(card_dirs("tasks"))))
+
+
+def model_cards() -> dict[str, ModelCard]:
+    """All model cards by name."""
+    return dict(_all_cards("models", tuple(card_dirs("models"))))

@@ -1,0 +1,206 @@
+"""The ``infmllm-eval`` command line: thin wrappers that parse, call the library and print."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from infmllm_eval import __version__
+from infmllm_eval.errors import EXIT_BAD_INPUT, InfmllmEvalError
+from infmllm_eval.ui import err, metrics_table, out
+
+app = typer.Typer(
+    help="Evaluate InfMLLM and similar multimodal LLMs on standard vision-language benchmarks.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+list_app = typer.Typer(help="List the registered tasks or models.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect benchmark data on disk.", no_args_is_help=True)
+app.add_typer(list_app, name="list")
+app.add_typer(data_app, name="data")
+
+DataRoot = Annotated[Path | None, typer.Option(
+    "--data-root", help="Folder holding the benchmark files named in the task cards "
+    "[default: $INFMLLM_EVAL_DATA or ./data].", show_default=False)]
+Files = Annotated[list[str] | None, typer.Option(
+    "--file", help="Use PATH for a card's file KEY instead of DATA_ROOT/<card path>: KEY=PATH, "
+    "or TASK.KEY=PATH with several tasks (keys: `list tasks --details`).")]
+Options = Annotated[list[str] | None, typer.Option(
+    "--option", help="Scoring option key=value, e.g. normalization=official-current "
+    "(per family: `list tasks --details`).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"infmllm-eval {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of errors.")]
+    = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Evaluate InfMLLM and similar multimodal LLMs; scores agree with the official scorers."""
+
+
+def _root_dir(data_root: Path | None) -> Path:
+    from infmllm_eval.taskspec import default_data_root
+
+    return data_root if data_root is not None else default_data_root()
+
+
+@list_app.command("tasks")
+def list_tasks(
+    details: Annotated[bool, typer.Option("--details", help="Also show each task's files, "
+                                          "groups and scoring options.")] = False,
+    data_root: DataRoot = None,
+) -> None:
+    """Table of tasks: family, split, size, primary metric and whether its data is found."""
+    from infmllm_eval.commands import task_rows
+
+    rows = task_rows(_root_dir(data_root), details)
+    table = _table("Tasks", rows)
+    out.print(table)
+
+
+@list_app.command("models")
+def list_models() -> None:
+    """Table of model cards: adapter, prompt style and description."""
+    from infmllm_eval.commands import model_rows
+
+    out.print(_table("Models", model_rows()))
+
+
+@data_app.command("check")
+def data_check(
+    data_root: DataRoot = None,
+    tasks: Annotated[list[str] | None, typer.Option(
+        "--tasks", help="Tasks or groups, comma-separated [default: all].")] = None,
+    files: Files = None,
+    images: Annotated[bool, typer.Option(
+        "--images/--no-images", help="Also check that every sample's image exists.")] = True,
+) -> None:
+    """Per task: which files are found or missing (with the expected path) and the sample
+    count against the card's expected size. Exits 2 when something is missing."""
+    from infmllm_eval.commands import check_data
+
+    rows, ok = check_data(_root_dir(data_root), tasks or [], files or [], images)
+    out.print(_table("Data check", rows))
+    if not ok:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def score(
+    task: Annotated[str, typer.Option("--task", help="The task the predictions are for.")],
+    predictions: Annotated[Path, typer.Option(
+        "--predictions", help="JSONL ({\"id\", \"prediction\"} per line) or an official JSON "
+        "result list ([{\"question_id\", \"answer\"}] ...).")],
+    data_root: DataRoot = None,
+    files: Files = None,
+    options: Options = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", help="Metrics JSON to write [default: <predictions>.metrics.json].")] = None,
+    allow_partial: Annotated[bool, typer.Option(
+        "--allow-partial", help="Score only the ids that have a prediction and label the "
+        "result partial (default: missing predictions count as wrong).")] = False,
+) -> None:
+    """Score predictions produced anywhere, exactly like the official scorer."""
+    from infmllm_eval.commands import score_file
+
+    entry, path = score_file(task, predictions, _root_dir(data_root), files or [],
+                             options or [], output, allow_partial)
+    _warn_missing(task, entry, allow_partial)
+    out.print(metrics_table({task: entry}))
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option("--model", help="Model card name (`list models`).")],
+    tasks: Annotated[list[str], typer.Option(
+        "--tasks", help="Tasks or groups, comma-separated, e.g. refcoco,vqav2.")],
+    data_root: DataRoot = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1,
+                                            help="Requests per model call.")] = 8,
+    limit: Annotated[int | None, typer.Option("--limit", min=1,
+                                              help="Only the first N samples per task.")] = None,
+    output_dir: Annotated[Path, typer.Option(
+        "--output-dir", help="Folder that receives the run directory.")] = Path("results/runs"),
+    run_name: Annotated[str | None, typer.Option(
+        "--run-name", help="Run directory name [default: <model>-<UTC time>]; an existing run "
+        "of the same configuration is resumed.")] = None,
+    options: Options = None,
+    model_options: Annotated[list[str] | None, typer.Option(
+        "--model-option", help="Model setting key=value, e.g. answers=FILE for the "
+        "scripted model.")] = None,
+    files: Files = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed recorded in run.json.")] = 0,
+) -> None:
+    """Run a model on tasks: predictions are journaled as they arrive, then scored."""
+    from infmllm_eval.commands import run_command
+
+    run_dir, metrics = run_command(
+        model, tasks, _root_dir(data_root), batch_size, limit, output_dir, run_name,
+        options or [], model_options or [], files or [], seed)
+    for name, entry in metrics["tasks"].items():
+        _warn_missing(name, entry, False)
+    out.print(metrics_table(metrics["tasks"], title=f"Run {run_dir.name}"))
+    out.print(f"run directory: {run_dir}")
+
+
+@app.command()
+def demo(
+    output_dir: Annotated[Path, typer.Option(
+        "--output-dir", help="Folder that receives the run directory.")] = Path("results/runs"),
+) -> None:
+    """Evaluate the bundled demo: real scoring and run machinery on shipped mini data sets."""
+    from infmllm_eval.commands import demo_command
+
+    run_dir, metrics = demo_command(output_dir)
+    out.print(metrics_table(metrics["tasks"], title="Demo (bundled data, replayed answers)"))
+    out.print(f"run directory: {run_dir}")
+
+
+def _warn_missing(task: str, entry: dict[str, Any], partial: bool) -> None:
+    missing = entry.get("n_missing", 0)
+    if missing and "submission" not in entry:
+        ids = ", ".join(str(i) for i in entry["missing_ids"][:10])
+        more = " …" if missing > 10 else ""
+        how = "were left out (partial)" if partial else "count as wrong"
+        err.print(f"[yellow]warning:[/] {escape(task)}: {missing} of {entry['n_samples']} "
+                  f"samples have no prediction and {how} (ids: {ids}{more}); all are listed in the metrics "
+                  "JSON")
+
+
+def _table(title: str, rows: list[dict[str, str]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in rows[0] if rows else ["(none)"]:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row.values())
+    return table
+
+
+def main() -> None:
+    """Console entry point: bad input ends with one line on stderr and exit code 2."""
+    debug = "--debug" in sys.argv
+    try:
+        app()
+    except InfmllmEvalError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted: journaled predictions are kept; rerun the same command to resume")
+        sys.exit(130)
+

@@ -1,0 +1,156 @@
+"""What the CLI commands do, as plain functions returning data (the CLI only prints)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from infmllm_eval.adapters import create_adapter
+from infmllm_eval.cards import model_cards, task_cards
+from infmllm_eval.catalog import resolve_model, resolve_task, resolve_tasks
+from infmllm_eval.engine.run import RunConfig, run_evaluation
+from infmllm_eval.engine.store import new_run_id
+from infmllm_eval.errors import BadInputError, InfmllmEvalError
+from infmllm_eval.jsonio import write_json
+from infmllm_eval.predictions import read_predictions
+from infmllm_eval.scoring import check_ids, score_task
+from infmllm_eval.taskspec import (
+    TaskSpec,
+    build_task,
+    load_samples,
+    missing_files,
+    parse_pairs,
+    split_file_overrides,
+)
+from infmllm_eval.ui import RichProgress
+
+
+def _data_status(spec: TaskSpec, data_root: Path) -> str:
+    if not data_root.is_dir() and not set(spec.files) - set(missing_files(spec)):
+        return f"no data root ({data_root})"
+    absent = missing_files(spec)
+    if not absent:
+        return "ready"
+    return f"missing {', '.join(sorted(absent))}"
+
+
+def task_rows(data_root: Path, details: bool) -> list[dict[str, str]]:
+    """One row per task card, for `list tasks`."""
+    rows = []
+    for card in task_cards().values():
+        spec = build_task(card, data_root)
+        row = {"name": card.name, "family": card.family, "split": card.split,
+               "size": f"{card.size:,}", "primary metric": card.primary_metric,
+               "data": _data_status(spec, data_root)}
+        if details:
+            row["groups"] = ", ".join(card.groups)
+            row["files (--file KEY=PATH)"] = "\n".join(f"{k}: {v}" for k, v in card.files.items())
+            row["options (--option)"] = "\n".join(
+                f"{o.name}={spec.options[o.name]} ({'|'.join(o.choices)})"
+                for o in spec.family.options)
+        rows.append(row)
+    return rows
+
+
+def model_rows() -> list[dict[str, str]]:
+    """One row per model card, for `list models`."""
+    return [{"name": c.name, "adapter": c.adapter, "prompt style": c.prompt_style or "-",
+             "description": c.description} for c in model_cards().values()]
+
+
+def _specs(tasks: Sequence[str], data_root: Path, files: Sequence[str],
+           options: Sequence[str]) -> list[TaskSpec]:
+    cards = resolve_tasks(list(tasks)) if tasks else list(task_cards().values())
+    overrides = split_file_overrides(cards, parse_pairs(files, "--file"))
+    user_options = parse_pairs(options, "--option")
+    return [build_task(c, data_root, overrides[c.name], user_options) for c in cards]
+
+
+def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str],
+               images: bool) -> tuple[list[dict[str, str]], bool]:
+    """Rows for `data check` and whether every selected task is complete."""
+    rows, all_ok = [], True
+    for spec in _specs(tasks, data_root, files, []):
+        absent = missing_files(spec)
+        found = "\n".join(f"{k}: {p}" for k, p in spec.files.items() if k not in absent)
+        missing = "\n".join(f"{k}: {p}" for k, p in absent.items())
+        count, ok = "-", not absent
+        if not {k for k in absent if k != "images"}:
+            try:
+                samples = load_samples(spec)
+            except InfmllmEvalError as exc:
+                count, ok = f"error: {exc}", False
+            else:
+                count = f"{len(samples):,} / {spec.card.size:,}"
+                ok = ok and len(samples) == spec.card.size
+                if images and "images" not in absent:
+                    lost = sum(1 for p in {s.image for s in samples if s.image}
+                               if not Path(p).exists())
+                    if lost:
+                        missing += f"\n{lost:,} image file(s)"
+                        ok = False
+        all_ok = all_ok and ok
+        rows.append({"task": spec.name, "status": "ok" if ok else "INCOMPLETE",
+                     "found": found, "missing": missing.strip() or "-",
+                     "samples / expected": count})
+    return rows, all_ok
+
+
+def score_file(task: str, predictions: Path, data_root: Path, files: Sequence[str],
+               options: Sequence[str], output: Path | None,
+               allow_partial: bool) -> tuple[dict[str, Any], Path]:
+    """`score`: read, check and score one predictions file; write the metrics JSON."""
+    card = resolve_task(task)
+    spec = build_task(card, data_root, parse_pairs(files, "--file"),
+                      parse_pairs(options, "--option"))
+    preds = read_predictions(predictions)
+    samples = load_samples(spec)
+    missing = check_ids(spec, samples, preds)
+    texts: dict[str, str | None] = dict(preds.text)
+    if card.submission_only:
+        target = output or predictions.with_name(predictions.stem + ".submission.json")
+        write_json(target, spec.family.submission(samples, texts, spec.options))
+        entry = {"submission": str(target), "n_samples": len(samples),
+                 "n_missing": len(missing), "variant": dict(spec.options)}
+        return entry, target
+    entry = score_task(spec, samples, texts, missing=missing, partial=allow_partial)
+    target = output or predictions.with_name(predictions.stem + ".metrics.json")
+    write_json(target, {"task": task, "predictions": str(predictions), **entry})
+    return entry, target
+
+
+def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: int,
+                limit: int | None, output_dir: Path, run_name: str | None,
+                options: Sequence[str], model_options: Sequence[str], files: Sequence[str],
+                seed: int) -> tuple[Path, dict[str, Any]]:
+    """`run`: resolve everything first (bad input fails before any model work), then run."""
+    model_card = resolve_model(model)
+    specs = _specs(tasks, data_root, files, options)
+    model_opts = parse_pairs(model_options, "--model-option")
+    bad_name = run_name is not None and (
+        not run_name.strip() or "/" in run_name or run_name in {".", ".."})
+    if bad_name:
+        raise BadInputError(f"--run-name {run_name!r}: use a plain folder name")
+    config = RunConfig(
+        model=model, tasks=tuple(s.name for s in specs), data_root=str(data_root),
+        batch_size=batch_size, limit=limit, options=parse_pairs(options, "--option"),
+        model_options=model_opts, files=parse_pairs(files, "--file"), seed=seed)
+    adapter = create_adapter(model_card, model_opts)
+    run_dir = output_dir / (run_name or new_run_id(model))
+    return run_dir, run_evaluation(config, specs, adapter, run_dir, RichProgress())
+
+
+DEMO_TASKS = ("vqav2_val", "okvqa_val", "textvqa_val", "gqa_testdev_balanced")
+
+
+def demo_root() -> Path:
+    """The bundled demo: mini data sets in the official layouts plus saved model answers."""
+    return Path(__file__).resolve().parent / "demo"
+
+
+def demo_command(output_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """`demo`: replay the bundled answers through the run loop and score them."""
+    root = demo_root()
+    return run_command("scripted", list(DEMO_TASKS), root / "data", 8, None, output_dir,
+                       new_run_id("demo"), [], [f"answers={root / 'predictions'}"], [], 0)

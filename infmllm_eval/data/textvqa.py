@@ -1,0 +1,36 @@
+"""TextVQA: ``TextVQA_0.5.1_{split}.json`` with ``{"data": [...]}`` records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infmllm_eval.data.common import check_unique, field, image_path, top_list
+from infmllm_eval.jsonio import read_json
+from infmllm_eval.types import Sample, Scalar
+
+
+def load_textvqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
+    """One Sample per question; OCR tokens are kept in the fields for prompts that use them."""
+    path = files["annotations"]
+    records = top_list(read_json(path, "TextVQA file"), "data", path)
+    pattern = str(args.get("image_pattern", "{image_id}.jpg"))
+    samples = []
+    for i, rec in enumerate(records):
+        where = f"{path}: data[{i}]"
+        qid = field(rec, "question_id", int, where)
+        image_id = field(rec, "image_id", str, where)
+        answers = rec.get("answers")
+        if answers is not None:
+            answers = field(rec, "answers", list, where)
+            for j, a in enumerate(answers):
+                if not isinstance(a, str):
+                    field({"answer": a}, "answer", str, f"{where}.answers[{j}]")
+        tokens = rec.get("ocr_tokens", [])
+        samples.append(Sample(
+            id=qid, image=image_path(files.get("images"), pattern, image_id=image_id),
+            fields={"question": field(rec, "question", str, where),
+                    "ocr_tokens": tokens if isinstance(tokens, list) else []},
+            targets=answers, meta={"image_id": image_id},
+        ))
+    check_unique((s.id for s in samples), path, "question_id")
+    return samples

@@ -1,0 +1,139 @@
+"""The run loop: batches of requests to a model adapter, journaled as they arrive, then scored."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from infmllm_eval.adapters import ModelAdapter
+from infmllm_eval.engine.journal import Journal
+from infmllm_eval.engine.store import file_sha256, read_json_file, write_results, write_run_json
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.jsonio import write_json
+from infmllm_eval.scoring import score_task
+from infmllm_eval.taskspec import TaskSpec, load_samples
+from infmllm_eval.types import Request, Sample
+
+
+class Progress(Protocol):
+    """What the run loop reports; the CLI draws it with rich, tests may record it."""
+
+    def start(self, task: str, total: int, done: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    """Reports nothing."""
+
+    def start(self, task: str, total: int, done: int) -> None:
+        return None
+
+    def advance(self, count: int) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What defines a run's outputs; a resumed run must match it exactly."""
+
+    model: str
+    tasks: tuple[str, ...]
+    data_root: str
+    batch_size: int = 8
+    limit: int | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    model_options: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    seed: int = 0
+
+
+def _batches(items: Sequence[Sample], size: int) -> Iterator[Sequence[Sample]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _check_resume(run_dir: Path, config: dict[str, Any]) -> None:
+    previous = read_json_file(run_dir / "run.json").get("config", {})
+    changed = sorted(k for k in set(config) | set(previous) if config.get(k) != previous.get(k))
+    if changed:
+        detail = "; ".join(f"{k}: {previous.get(k)!r} -> {config.get(k)!r}" for k in changed)
+        raise BadInputError(
+            f"{run_dir} holds a run with a different configuration ({detail}); "
+            "choose another --run-name to start a new run"
+        )
+
+
+def generate_task(
+    spec: TaskSpec, samples: list[Sample], model: ModelAdapter, journal: Journal,
+    batch_size: int, progress: Progress,
+) -> dict[str, Any]:
+    """Send the samples not yet journaled to the model; returns throughput figures."""
+    done = journal.read()
+    todo = [s for s in samples if s.key not in done]
+    progress.start(spec.name, len(samples), len(samples) - len(todo))
+    started, produced = time.perf_counter(), 0
+    for batch in _batches(todo, batch_size):
+        requests = [Request(s.key, s.image, spec.family.name, spec.family.request_fields(s),
+                            spec.card.generation) for s in batch]
+        responses = model.generate(requests)
+        if [r.key for r in responses] != [r.key for r in requests]:
+            raise BadInputError(f"model {model.name} returned responses that do not match "
+                                f"its requests (task {spec.name})")
+        journal.append([(s.id, r.text) for s, r in zip(batch, responses, strict=True)])
+        produced += len(batch)
+        progress.advance(len(batch))
+    progress.finish()
+    wall = time.perf_counter() - started
+    return {"generated": produced, "resumed": len(samples) - len(todo), "wall_s": round(wall, 3),
+            "samples_per_s": round(produced / wall, 2) if wall > 0 and produced else None,
+            "dropped_torn_line": journal.dropped_torn_line}
+
+
+def score_run_task(spec: TaskSpec, samples: list[Sample], journal: Journal,
+                   run_dir: Path) -> dict[str, Any]:
+    """Score a task from what its journal holds (or write its submission file)."""
+    preds: dict[str, str | None] = dict(journal.read())
+    missing = [s.key for s in samples if s.key not in preds]
+    if spec.card.submission_only:
+        path = run_dir / "submissions" / f"{spec.name}.json"
+        write_json(path, spec.family.submission(samples, preds, spec.options))
+        return {"submission": str(path.relative_to(run_dir)), "n_samples": len(samples),
+                "n_missing": len(missing), "variant": dict(spec.options)}
+    return score_task(spec, samples, preds, missing=missing)
+
+
+def run_evaluation(
+    config: RunConfig, specs: list[TaskSpec], model: ModelAdapter, run_dir: Path,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Generate (resuming what is journaled), score, and write the run directory."""
+    progress = progress or NoProgress()
+    cfg = asdict(config) | {"tasks": list(config.tasks)}
+    if (run_dir / "run.json").exists():
+        _check_resume(run_dir, cfg)
+    random.seed(config.seed)
+    write_run_json(run_dir, cfg, {
+        "cards": {s.name: file_sha256(s.card.path) for s in specs},
+        "model": model.provenance(),
+        "seed": config.seed,
+    })
+    loaded = [(spec, load_samples(spec, config.limit)) for spec in specs]
+    tasks: dict[str, Any] = {}
+    for spec, samples in loaded:
+        journal = Journal(run_dir / "predictions" / f"{spec.name}.jsonl")
+        throughput = generate_task(spec, samples, model, journal, config.batch_size, progress)
+        tasks[spec.name] = score_run_task(spec, samples, journal, run_dir)
+        tasks[spec.name]["throughput"] = throughput
+    metrics = {"run_id": run_dir.name, "model": config.model, "tasks": tasks}
+    write_results(run_dir, metrics)
+    return metrics

@@ -1,0 +1,98 @@
+"""The run directory: run.json (provenance), metrics.json and summary.md, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from infmllm_eval import __version__
+from infmllm_eval.jsonio import write_atomic, write_json
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex digest of a file's bytes ('' when it cannot be read)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def git_sha() -> str:
+    """Commit of the infmllm-eval checkout this code runs from ('' when not a git checkout)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, this package and the libraries that can change a score."""
+    found = {"python": platform.python_version(), "infmllm-eval": __version__}
+    for dist in ("numpy", "torch", "transformers", "pycocoevalcap"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def new_run_id(model: str) -> str:
+    """``<model>-<UTC timestamp>``, sortable by time."""
+    return f"{model}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+
+
+def write_run_json(run_dir: Path, config: dict[str, Any], provenance: dict[str, Any]) -> None:
+    """Resolved config plus everything needed to reproduce or compare the run."""
+    write_json(run_dir / "run.json", {
+        "run_id": run_dir.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "config": config,
+        "git_sha": git_sha(),
+        "versions": versions(),
+        **provenance,
+    })
+
+
+def read_json_file(path: Path) -> Any:
+    """A JSON file the harness wrote itself."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def summary_markdown(metrics: dict[str, Any]) -> str:
+    """One row per task: primary metric, 95% interval, counts and the scoring variant."""
+    lines = ["| task | metric | value | 95% CI | samples | missing | variant |",
+             "|---|---|---|---|---|---|---|"]
+    for task, entry in metrics["tasks"].items():
+        if "submission" in entry:
+            lines.append(f"| {task} | submission | {entry['submission']} | | "
+                         f"{entry['n_samples']} | | |")
+            continue
+        primary = entry["primary_metric"]
+        ci = entry["ci95"].get(primary)
+        interval = f"{ci[0]:.2f}–{ci[1]:.2f}" if ci else ""
+        variant = ", ".join(f"{k}={v}" for k, v in entry["variant"].items())
+        partial = " (partial)" if entry["partial"] else ""
+        lines.append(f"| {task} | {primary}{partial} | {_fmt(entry['metrics'][primary])} | "
+                     f"{interval} | {entry['n_scored']} | {entry['n_missing']} | {variant} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """metrics.json and summary.md of a run."""
+    write_json(run_dir / "metrics.json", metrics)
+    write_atomic(run_dir / "summary.md", summary_markdown(metrics))

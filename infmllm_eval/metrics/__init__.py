@@ -1,0 +1,1 @@
+"""Scoring functions: VQA accuracy, GQA exact match and answer post-processing."""

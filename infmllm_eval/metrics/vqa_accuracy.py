@@ -1,0 +1,135 @@
+"""VQA accuracy (VQAv2, OK-VQA, TextVQA) under the four answer normalisations in use.
+
+A question's accuracy averages, over the n human answers, min(1, matches among the *other*
+answers / 3).  With m answers equal to the (normalised) prediction this is a function of n and m
+only, up to the last bit of the official float summation, which depends on where the matches sit
+when m is 2 or 3; the values are therefore computed once per (n, match positions) with the
+official summation order and memoised.  Normalised strings are memoised per scorer, so scoring
+the 214,354 VQAv2 val questions normalises each distinct string once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from infmllm_eval.errors import BadInputError, UnknownNameError
+from infmllm_eval.metrics.vqa_normalize import (
+    clean_whitespace,
+    evalai_normalize,
+    normalize_answer,
+    process_punctuation,
+)
+
+VQA_VARIANTS: Final[tuple[str, ...]] = ("official-current", "official-2017", "always", "evalai")
+
+
+def _check_variant(variant: str) -> None:
+    if variant not in VQA_VARIANTS:
+        raise UnknownNameError(
+            f"unknown VQA normalization {variant!r}; valid: {', '.join(VQA_VARIANTS)}"
+        )
+
+
+class _Memo(dict[str, str]):
+    """A dict that computes and stores missing keys with ``fn``."""
+
+    def __init__(self, fn: Callable[[str], str]) -> None:
+        super().__init__()
+        self._fn = fn
+
+    def __missing__(self, key: str) -> str:
+        value = self[key] = self._fn(key)
+        return value
+
+
+def _official_average(n: int, positions: tuple[int, ...]) -> float:
+    """The official per-question value: its loop, its float summation order."""
+    m = len(positions)
+    accs = [min(1, float(m - 1 if i in positions else m) / 3) for i in range(n)]
+    return float(sum(accs)) / len(accs)
+
+
+_AVERAGES: dict[tuple[int, ...], float] = {}
+
+
+def _accuracy(normalized: list[str], prediction: str) -> float:
+    """Accuracy of ``prediction`` against already-normalised answers (by position)."""
+    m = normalized.count(prediction)
+    if m == 0:
+        return 0.0
+    n = len(normalized)
+    if m == 2 or m == 3:  # only these sums depend on where the matches are
+        i = normalized.index(prediction)
+        j = normalized.index(prediction, i + 1)
+        positions: tuple[int, ...] = (i, j)
+        if m == 3:
+            positions += (normalized.index(prediction, j + 1),)
+        key = (n, *positions)
+    else:
+        positions = tuple(range(m))
+        key = (n, -m)
+    value = _AVERAGES.get(key)
+    if value is None:
+        value = _AVERAGES[key] = _official_average(n, positions)
+    return value
+
+
+def _unanimous(n: int, hit: bool) -> float:
+    """Accuracy when all n answers are equal: all match or none does."""
+    return _accuracy([""] * n, "") if hit else 0.0
+
+
+def normalize_for_variant(text: str, variant: str) -> str:
+    """What a prediction is normalised to under ``variant`` when the answers are not unanimous."""
+    _check_variant(variant)
+    return evalai_normalize(text) if variant == "evalai" else normalize_answer(text)
+
+
+class VqaAccuracy:
+    """Per-question VQA accuracy in [0, 1] under one named normalisation variant.
+
+    - ``official-current``: official vqaEval.py (2021): both sides have newlines/tabs replaced and
+      are stripped; punctuation + digit/article steps on both only if the answers differ.
+    - ``official-2017``: official vqaEval.py (2016-2021): the prediction always gets every step;
+      the answers, untouched otherwise, get only the punctuation step if they differ.
+    - ``always``: every step on both sides (original InfMLLM ``vqa_metric.py``).
+    - ``evalai``: the EvalAI answer processor on both sides (TextVQA/m4c).
+
+    Answers are matched by position: the official loop compares answer dicts, which carry
+    distinct ``answer_id``s in every official file.
+    """
+
+    def __init__(self, variant: str) -> None:
+        _check_variant(variant)
+        self.variant = variant
+        self._full = _Memo(evalai_normalize if variant == "evalai" else normalize_answer)
+        self._clean = _Memo(clean_whitespace)
+        self._punct = _Memo(process_punctuation)
+
+    def __call__(self, prediction: str, answers: Sequence[str]) -> float:
+        """Accuracy of ``prediction`` against the human ``answers`` (any number >= 1)."""
+        if not answers:
+            raise BadInputError("VQA accuracy needs at least one human answer; got none")
+        full = self._full
+        variant = self.variant
+        if variant == "always" or variant == "evalai":
+            return _accuracy([full[a] for a in answers], full[prediction])
+        n = len(answers)
+        first = answers[0]
+        raw_unanimous = answers.count(first) == n
+        if variant == "official-2017":  # raw answers (not even stripped) unless they differ
+            if raw_unanimous:
+                return _unanimous(n, first == full[prediction])
+            punct = self._punct
+            return _accuracy([punct[a] for a in answers], full[prediction])
+        # official-current: unanimity is decided on the whitespace-cleaned answers
+        clean = self._clean
+        if raw_unanimous:
+            return _unanimous(n, clean[first] == clean[prediction])
+        normalized = [full[a] for a in answers]
+        if normalized.count(normalized[0]) == n:  # unanimous after cleaning only?
+            cleaned = [clean[a] for a in answers]
+            if cleaned.count(cleaned[0]) == n:
+                return _unanimous(n, cleaned[0] == clean[prediction])
+        return _accuracy(normalized, full[prediction])

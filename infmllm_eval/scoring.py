@@ -1,0 +1,68 @@
+"""Score one task's predictions against its samples: the metrics.json entry of a task."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.metrics.bootstrap import bootstrap_mean_ci
+from infmllm_eval.predictions import Predictions
+from infmllm_eval.taskspec import TaskSpec
+from infmllm_eval.types import Sample
+
+
+def check_ids(spec: TaskSpec, samples: list[Sample], preds: Predictions) -> list[str]:
+    """Refuse ids the task does not have; return the keys of samples without a prediction."""
+    known = {s.key for s in samples}
+    unknown = [k for k in preds.text if k not in known]
+    if unknown:
+        first = unknown[0]
+        raise BadInputError(
+            f"{preds.path}: {len(unknown)} id(s) are not in task {spec.name} "
+            f"(first: {first!r} at line/item {preds.line[first]}); wrong task or file?"
+        )
+    return [s.key for s in samples if s.key not in preds.text]
+
+
+def score_task(
+    spec: TaskSpec, samples: list[Sample], predictions: Mapping[str, str | None],
+    *, missing: list[str], partial: bool = False, per_sample: bool = True,
+) -> dict[str, Any]:
+    """Metrics of one task, with the variant, counts, the missing ids and a bootstrap CI.
+
+    With ``partial`` only the samples that have a prediction are scored and the result is
+    labelled partial; otherwise missing predictions count as wrong.
+    """
+    missing_set = set(missing)
+    scored_samples = [s for s in samples if s.key not in missing_set] if partial else samples
+    if not scored_samples:
+        raise BadInputError(f"task {spec.name}: no prediction matches any sample id")
+    result = spec.family.score(scored_samples, predictions, spec.options)
+    primary = spec.card.primary_metric
+    if primary not in result.metrics:
+        raise BadInputError(
+            f"{spec.card.path}: primary_metric {primary!r} is not produced by the "
+            f"{spec.family.name} family (it gives {', '.join(result.metrics)})"
+        )
+    ci = bootstrap_mean_ci([r.score for r in result.per_sample])
+    entry: dict[str, Any] = {
+        "family": spec.family.name,
+        "primary_metric": primary,
+        "metrics": result.metrics,
+        "variant": dict(spec.options),
+        "n_samples": len(samples),
+        "n_scored": len(scored_samples),
+        "n_missing": len(missing),
+        "missing_ids": missing,
+        "partial": partial,
+        "parse_failures": result.parse_failures,
+        "ci95": {primary: list(ci) if ci else None},
+        "breakdown": result.breakdown,
+    }
+    if per_sample:
+        entry["per_sample"] = [
+            {"id": r.id, "score": r.score, "prediction": r.prediction, **r.extra}
+            for r in result.per_sample
+        ]
+    return entry

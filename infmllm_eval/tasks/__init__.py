@@ -1,0 +1,25 @@
+"""Task families, looked up lazily by the ``family`` field of a task card."""
+
+from __future__ import annotations
+
+import importlib
+
+from infmllm_eval.errors import UnknownNameError
+from infmllm_eval.registry import did_you_mean
+from infmllm_eval.tasks.base import Family
+
+# family name -> "module:attribute" holding the Family instance
+FAMILIES: dict[str, str] = {
+    "vqa": "infmllm_eval.tasks.vqa:VQA",
+    "gqa": "infmllm_eval.tasks.gqa:GQA",
+}
+
+
+def get_family(name: str) -> Family:
+    """The Family registered under ``name``."""
+    if name not in FAMILIES:
+        hint = did_you_mean(name, sorted(FAMILIES))
+        raise UnknownNameError(f"unknown task family {name!r}.{hint}")
+    module, attr = FAMILIES[name].split(":")
+    family: Family = getattr(importlib.import_module(module), attr)
+    return family

@@ -1,0 +1,111 @@
+"""What every task family provides: its options, the prompt fields, and scoring."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.registry import did_you_mean
+from infmllm_eval.types import Sample
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """A scoring option a user may set with ``--option name=value``."""
+
+    name: str
+    default: str
+    choices: tuple[str, ...]
+    help: str
+
+
+@dataclass(frozen=True)
+class ScoredSample:
+    """One sample's outcome; ``score`` is the primary metric's contribution (percent)."""
+
+    id: int | str
+    score: float
+    prediction: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FamilyScores:
+    """Scores of one task: headline metrics, grouped breakdowns and the per-sample list."""
+
+    metrics: dict[str, float]
+    breakdown: dict[str, dict[str, float]]
+    per_sample: list[ScoredSample]
+    parse_failures: int = 0
+
+
+class Family(Protocol):
+    """A task family (vqa, gqa, caption ...): model-agnostic prompts and official scoring."""
+
+    name: str
+    options: tuple[OptionSpec, ...]
+
+    def request_fields(self, sample: Sample) -> dict[str, Any]:
+        """The fields a prompt style renders (question, expression, options ...)."""
+        ...
+
+    def score(
+        self, samples: list[Sample], predictions: Mapping[str, str | None],
+        options: Mapping[str, str],
+    ) -> FamilyScores:
+        """Score every sample; a None prediction (missing) scores as wrong."""
+        ...
+
+    def submission(
+        self, samples: list[Sample], predictions: Mapping[str, str | None],
+        options: Mapping[str, str],
+    ) -> Any:
+        """The benchmark's official submission object (for splits without public answers)."""
+        ...
+
+
+def resolve_options(
+    family: Family, card_options: Mapping[str, Any], user: Mapping[str, str], where: str
+) -> dict[str, str]:
+    """Family defaults, then the card's, then the user's; every name and value checked."""
+    specs = {o.name: o for o in family.options}
+    resolved = {name: spec.default for name, spec in specs.items()}
+    for source, given in ((f"{where} options", card_options), ("--option", user)):
+        for name, value in given.items():
+            if name not in specs:
+                hint = did_you_mean(name, sorted(specs))
+                raise BadInputError(
+                    f"{source}: unknown option {name!r} for the {family.name} family.{hint}"
+                    f" Options: {', '.join(sorted(specs)) or '(none)'}"
+                )
+            text = str(value)
+            if text not in specs[name].choices:
+                raise BadInputError(
+                    f"{source}: {name}={text!r} is not one of {', '.join(specs[name].choices)}"
+                )
+            resolved[name] = text
+    return resolved
+
+
+def mean(values: Iterable[float]) -> float:
+    """Arithmetic mean; nan for no values."""
+    total, count = 0.0, 0
+    for v in values:
+        total += v
+        count += 1
+    return total / count if count else float("nan")
+
+
+def mean_by(
+    samples: list[Sample], scored: list[ScoredSample], key: Callable[[Sample], str | None]
+) -> dict[str, float]:
+    """Mean score per group (samples whose key is None or '' are left out)."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for sample, result in zip(samples, scored, strict=True):
+        name = key(sample)
+        if name:
+            groups[name].append(result.score)
+    return {name: mean(vals) for name, vals in sorted(groups.items())}

@@ -1,0 +1,108 @@
+"""A task card resolved against a data root, file overrides and user options."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from infmllm_eval.cards import TaskCard
+from infmllm_eval.data import get_loader
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.registry import did_you_mean
+from infmllm_eval.tasks import get_family
+from infmllm_eval.tasks.base import Family, resolve_options
+from infmllm_eval.types import Sample
+
+DATA_ROOT_ENV = "INFMLLM_EVAL_DATA"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything needed to load and score one task."""
+
+    card: TaskCard
+    family: Family
+    files: dict[str, Path]
+    options: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+
+def default_data_root() -> Path:
+    """$INFMLLM_EVAL_DATA, else ./data."""
+    return Path(os.environ.get(DATA_ROOT_ENV, "data"))
+
+
+def parse_pairs(items: Iterable[str], flag: str) -> dict[str, str]:
+    """['a=1', 'b=x'] -> {'a': '1', 'b': 'x'}; a malformed item is a one-line error."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInputError(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def split_file_overrides(
+    cards: list[TaskCard], overrides: Mapping[str, str]
+) -> dict[str, dict[str, str]]:
+    """Route ``KEY=PATH`` (every task with that key) and ``TASK.KEY=PATH`` to their tasks."""
+    by_task: dict[str, dict[str, str]] = {c.name: {} for c in cards}
+    for key, path in overrides.items():
+        task, dot, file_key = key.rpartition(".")
+        targets = [c for c in cards if c.name == task] if dot else cards
+        if dot and not targets:
+            raise BadInputError(f"--file {key}: task {task!r} is not selected")
+        hits = [c for c in targets if file_key in c.files]
+        if not hits:
+            keys = sorted({k for c in targets for k in c.files})
+            raise BadInputError(
+                f"--file {key}: no selected task has a file {file_key!r}."
+                f"{did_you_mean(file_key, keys)} Keys: {', '.join(keys)}"
+            )
+        for card in hits:
+            by_task[card.name][file_key] = path
+    return by_task
+
+
+def build_task(
+    card: TaskCard, data_root: Path, file_overrides: Mapping[str, str] | None = None,
+    options: Mapping[str, str] | None = None,
+) -> TaskSpec:
+    """Resolve files (data root + card path, or the user's override) and options."""
+    overrides = dict(file_overrides or {})
+    for key in overrides:
+        if key not in card.files:
+            raise BadInputError(
+                f"--file {key}: task {card.name} has no file {key!r}."
+                f"{did_you_mean(key, sorted(card.files))} Keys: {', '.join(sorted(card.files))}"
+            )
+    files = {key: Path(overrides[key]) if key in overrides else data_root / rel
+             for key, rel in card.files.items()}
+    family = get_family(card.family)
+    resolved = resolve_options(family, card.options, dict(options or {}), card.path)
+    return TaskSpec(card, family, files, resolved)
+
+
+def missing_files(spec: TaskSpec) -> dict[str, Path]:
+    """The task's files (or image folders) that do not exist."""
+    return {key: path for key, path in spec.files.items() if not path.exists()}
+
+
+def load_samples(spec: TaskSpec, limit: int | None = None) -> list[Sample]:
+    """Load the task's samples (the first ``limit`` when given)."""
+    absent = missing_files(spec)
+    needed = {k: p for k, p in absent.items() if k != "images"}
+    if needed:
+        key, path = next(iter(needed.items()))
+        raise BadInputError(
+            f"task {spec.name}: file '{key}' not found at {path} "
+            f"(set --data-root, or --file {key}=PATH)"
+        )
+    samples = get_loader(spec.card.loader)(dict(spec.files), spec.card.loader_args)
+    return samples[:limit] if limit is not None else samples
