@@ -175,8 +175,8 @@ def _warn_missing(task: str, entry: dict[str, Any], partial: bool) -> None:
         more = " …" if missing > 10 else ""
         how = "were left out (partial)" if partial else "count as wrong"
         err.print(f"[yellow]warning:[/] {escape(task)}: {missing} of {entry['n_samples']} "
-                  f"samples have no prediction and {how} (ids: {ids}{more}); all are listed in the metrics "
-                  "JSON")
+                  f"samples have no prediction and {how} (ids: {ids}{more}); all are listed "
+                  "in the metrics JSON")
 
 
 def _table(title: str, rows: list[dict[str, str]]) -> Any:

@@ -53,6 +53,13 @@ def _official_average(n: int, positions: tuple[int, ...]) -> float:
 _AVERAGES: dict[tuple[int, ...], float] = {}
 
 
+def _average(key: tuple[int, ...], n: int, positions: tuple[int, ...]) -> float:
+    value = _AVERAGES.get(key)
+    if value is None:
+        value = _AVERAGES[key] = _official_average(n, positions)
+    return value
+
+
 def _accuracy(normalized: list[str], prediction: str) -> float:
     """Accuracy of ``prediction`` against already-normalised answers (by position)."""
     m = normalized.count(prediction)
@@ -65,19 +72,13 @@ def _accuracy(normalized: list[str], prediction: str) -> float:
         positions: tuple[int, ...] = (i, j)
         if m == 3:
             positions += (normalized.index(prediction, j + 1),)
-        key = (n, *positions)
-    else:
-        positions = tuple(range(m))
-        key = (n, -m)
-    value = _AVERAGES.get(key)
-    if value is None:
-        value = _AVERAGES[key] = _official_average(n, positions)
-    return value
+        return _average((n, *positions), n, positions)
+    return _average((n, -m), n, tuple(range(m)))
 
 
 def _unanimous(n: int, hit: bool) -> float:
-    """Accuracy when all n answers are equal: all match or none does."""
-    return _accuracy([""] * n, "") if hit else 0.0
+    """Accuracy when all n answers are equal: every one matches or none does."""
+    return _average((n, -n), n, tuple(range(n))) if hit else 0.0
 
 
 def normalize_for_variant(text: str, variant: str) -> str:

@@ -1,0 +1,50 @@
+"""Shared fixtures: the conformance folder, a CLI runner that goes through main()."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from infmllm_eval.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFORMANCE = ROOT.parent / "shared" / "conformance"
+
+
+@pytest.fixture
+def conformance() -> Path:
+    """../shared/conformance, or a skip saying why."""
+    if not CONFORMANCE.is_dir():
+        pytest.skip("../shared/conformance is not present (reference material lives outside "
+                    "the repository)")
+    return CONFORMANCE
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        ) -> Callable[..., CliResult]:
+    """Run `infmllm-eval ARGS` in-process through main(), as the console script does."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> CliResult:
+        monkeypatch.setattr(sys, "argv", ["infmllm-eval", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
