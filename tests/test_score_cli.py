@@ -77,7 +77,8 @@ def test_missing_predictions_count_as_wrong_and_are_listed(cli: Cli, conformance
     ('{"id": 1000, "prediction": null}\n', "'prediction' must be a string, got null"),
     ('{"id": 1000, "prediction": 3}\n', "'prediction' must be a string, got 3"),
     ('{"id": null, "prediction": "x"}\n', "'id' must be an integer or string"),
-    ('{"id": NaN, "prediction": "x"}\n', "'id' must be an integer or string"),
+    ('{"id": NaN, "prediction": "x"}\n', "malformed JSON on line 1, column 8"),
+    ('{"id": 1000.5, "prediction": "x"}\n', "'id' must be an integer or string"),
     ('{"qid": 1000, "prediction": "x"}\n', "no id field"),
     ('[{"question_id": 1000, "answer": "yes"},\n {"question_id": 1001 "answer": "no"}]',
      "malformed JSON at line 2, column 23"),
@@ -140,7 +141,7 @@ def test_malformed_annotations(cli: Cli, conformance: Path, tmp_path: Path) -> N
     res = cli("score", *edge_args(conformance), "--file", f"annotations={ann}",
               "--predictions", str(preds))
     assert res.code == 2
-    assert "annotations[0]: field 'answers' must be list, got str" in res.err
+    assert "annotations[0]: Expected `array`, got `str` - at `$.annotations[0].answers`" in res.err
 
 
 def test_submission_only_task(cli: Cli, conformance: Path, tmp_path: Path) -> None:

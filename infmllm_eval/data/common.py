@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,10 @@ def check_unique(ids: Iterable[Any], path: Path, what: str) -> None:
         seen.add(item)
 
 
-def image_path(folder: Path | None, pattern: str, **values: Any) -> str | None:
-    """The image file of a sample, from the card's pattern (None when the task has no images)."""
+def image_paths(folder: Path | None, pattern: str) -> Callable[..., str | None]:
+    """A function giving a sample's image file from the card's pattern (or None when the task
+    has no image folder); the folder prefix is computed once, as loaders call it per sample."""
     if folder is None:
-        return None
-    return str(folder / pattern.format(**values))
+        return lambda **values: None
+    prefix = os.path.join(str(folder), "")
+    return lambda **values: prefix + pattern.format(**values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from infmllm_eval.data.common import field, image_path
+from infmllm_eval.data.common import field, image_paths
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.jsonio import read_json
 from infmllm_eval.types import Sample, Scalar
@@ -17,7 +17,7 @@ def load_gqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
     doc = read_json(path, "GQA questions file")
     if not isinstance(doc, dict):
         raise BadInputError(f"{path}: expected an object mapping question id -> question")
-    pattern = str(args.get("image_pattern", "{image_id}.jpg"))
+    image_of = image_paths(files.get("images"), str(args.get("image_pattern", "{image_id}.jpg")))
     samples = []
     for qid, rec in doc.items():
         where = f"{path}: question {qid!r}"
@@ -30,7 +30,7 @@ def load_gqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
         types: dict[str, Any] = raw_types if isinstance(raw_types, dict) else {}
         structural = str(types.get("structural", ""))
         samples.append(Sample(
-            id=qid, image=image_path(files.get("images"), pattern, image_id=image_id),
+            id=qid, image=image_of(image_id=image_id),
             fields={"question": field(rec, "question", str, where)},
             targets=field(rec, "answer", str, where) if "answer" in rec else None,
             meta={"image_id": image_id, "structural": structural,

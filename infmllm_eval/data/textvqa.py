@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infmllm_eval.data.common import check_unique, field, image_path, top_list
+from infmllm_eval.data.common import check_unique, field, image_paths, top_list
 from infmllm_eval.jsonio import read_json
 from infmllm_eval.types import Sample, Scalar
 
@@ -13,7 +13,7 @@ def load_textvqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample
     """One Sample per question; OCR tokens are kept in the fields for prompts that use them."""
     path = files["annotations"]
     records = top_list(read_json(path, "TextVQA file"), "data", path)
-    pattern = str(args.get("image_pattern", "{image_id}.jpg"))
+    image_of = image_paths(files.get("images"), str(args.get("image_pattern", "{image_id}.jpg")))
     samples = []
     for i, rec in enumerate(records):
         where = f"{path}: data[{i}]"
@@ -27,7 +27,7 @@ def load_textvqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample
                     field({"answer": a}, "answer", str, f"{where}.answers[{j}]")
         tokens = rec.get("ocr_tokens", [])
         samples.append(Sample(
-            id=qid, image=image_path(files.get("images"), pattern, image_id=image_id),
+            id=qid, image=image_of(image_id=image_id),
             fields={"question": field(rec, "question", str, where),
                     "ocr_tokens": tokens if isinstance(tokens, list) else []},
             targets=answers, meta={"image_id": image_id},

@@ -1,57 +1,80 @@
-"""VQAv2 and OK-VQA: official questions file plus (optional) annotations file."""
+"""VQAv2 and OK-VQA: official questions file plus (optional) annotations file.
+
+The files are decoded straight into typed records (only the fields scoring needs), which is
+several times faster and smaller than generic JSON for VQAv2 val's 2.1 M answers.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from infmllm_eval.data.common import check_unique, field, image_path, top_list
+import msgspec
+
+from infmllm_eval.data.common import check_unique, image_paths
 from infmllm_eval.errors import BadInputError
-from infmllm_eval.jsonio import read_json
+from infmllm_eval.jsonio import no_gc, read_json
 from infmllm_eval.types import Sample, Scalar
 
 
-def _answers(path: Path, index: int, ann: Any) -> list[str]:
-    where = f"{path}: annotations[{index}]"
-    raw = field(ann, "answers", list, where)
-    if not raw:
-        raise BadInputError(f"{where}: empty 'answers' list")
-    return [field(a, "answer", str, f"{where}.answers[{j}]") for j, a in enumerate(raw)]
+class _Question(msgspec.Struct, gc=False):
+    question_id: int
+    image_id: int
+    question: str
 
 
-def _annotations(path: Path) -> dict[int, tuple[list[str], dict[str, Any]]]:
-    out: dict[int, tuple[list[str], dict[str, Any]]] = {}
-    for i, ann in enumerate(top_list(read_json(path, "annotations file"), "annotations", path)):
-        qid = field(ann, "question_id", int, f"{path}: annotations[{i}]")
-        if qid in out:
-            raise BadInputError(f"{path}: duplicate question_id {qid}")
-        meta = {k: ann[k] for k in ("answer_type", "question_type") if isinstance(ann.get(k), str)}
-        out[qid] = (_answers(path, i, ann), meta)
+class _QuestionFile(msgspec.Struct, gc=False):
+    questions: list[_Question]
+
+
+class _Answer(msgspec.Struct, gc=False):
+    answer: str
+
+
+class _Annotation(msgspec.Struct, gc=False):
+    question_id: int
+    answers: list[_Answer]
+    answer_type: str | None = None
+    question_type: str | None = None
+
+
+class _AnnotationFile(msgspec.Struct, gc=False):
+    annotations: list[_Annotation]
+
+
+def _annotations(path: Path) -> dict[int, _Annotation]:
+    out: dict[int, _Annotation] = {}
+    for ann in read_json(path, "annotations file", _AnnotationFile).annotations:
+        if ann.question_id in out:
+            raise BadInputError(f"{path}: duplicate question_id {ann.question_id}")
+        if not ann.answers:
+            raise BadInputError(f"{path}: question_id {ann.question_id} has no answers")
+        out[ann.question_id] = ann
     return out
 
 
 def load_vqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
     """One Sample per question; targets are the human answers (None for test splits)."""
     qpath = files["questions"]
-    questions = top_list(read_json(qpath, "questions file"), "questions", qpath)
+    questions = read_json(qpath, "questions file", _QuestionFile).questions
     apath = files.get("annotations")
     anns = _annotations(apath) if apath is not None else None
-    pattern = str(args.get("image_pattern", "{image_id}.jpg"))
+    image_of = image_paths(files.get("images"), str(args.get("image_pattern", "{image_id}.jpg")))
     samples = []
-    for i, q in enumerate(questions):
-        where = f"{qpath}: questions[{i}]"
-        qid = field(q, "question_id", int, where)
-        image_id = field(q, "image_id", int, where)
-        text = field(q, "question", str, where)
-        targets: list[str] | None = None
-        meta: dict[str, Any] = {}
-        if anns is not None:
-            if qid not in anns:
-                raise BadInputError(f"{apath}: no annotation for question_id {qid}")
-            targets, meta = anns[qid]
-        samples.append(Sample(
-            id=qid, image=image_path(files.get("images"), pattern, image_id=image_id),
-            fields={"question": text}, targets=targets, meta={"image_id": image_id, **meta},
-        ))
+    with no_gc():
+        for q in questions:
+            targets, meta = None, {"image_id": q.image_id}
+            if anns is not None:
+                ann = anns.get(q.question_id)
+                if ann is None:
+                    raise BadInputError(f"{apath}: no annotation for question_id {q.question_id}")
+                targets = [a.answer for a in ann.answers]
+                if ann.answer_type is not None:
+                    meta["answer_type"] = ann.answer_type
+                if ann.question_type is not None:
+                    meta["question_type"] = ann.question_type
+            samples.append(Sample(
+                id=q.question_id, image=image_of(image_id=q.image_id),
+                fields={"question": q.question}, targets=targets, meta=meta,
+            ))
     check_unique((s.id for s in samples), qpath, "question_id")
     return samples
