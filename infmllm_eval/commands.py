@@ -12,7 +12,7 @@ from infmllm_eval.catalog import resolve_model, resolve_task, resolve_tasks
 from infmllm_eval.engine.run import RunConfig, run_evaluation
 from infmllm_eval.engine.store import new_run_id
 from infmllm_eval.errors import BadInputError, InfmllmEvalError
-from infmllm_eval.jsonio import write_json
+from infmllm_eval.jsonio import no_gc, write_json
 from infmllm_eval.predictions import read_predictions
 from infmllm_eval.scoring import check_ids, score_task
 from infmllm_eval.taskspec import (
@@ -101,6 +101,13 @@ def score_file(task: str, predictions: Path, data_root: Path, files: Sequence[st
                options: Sequence[str], output: Path | None,
                allow_partial: bool) -> tuple[dict[str, Any], Path]:
     """`score`: read, check and score one predictions file; write the metrics JSON."""
+    with no_gc():  # millions of short-lived, acyclic objects: collections only cost time
+        return _score_file(task, predictions, data_root, files, options, output, allow_partial)
+
+
+def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[str],
+                options: Sequence[str], output: Path | None,
+                allow_partial: bool) -> tuple[dict[str, Any], Path]:
     card = resolve_task(task)
     spec = build_task(card, data_root, parse_pairs(files, "--file"),
                       parse_pairs(options, "--option"))

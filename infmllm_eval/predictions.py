@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from infmllm_eval.errors import BadInputError
-from infmllm_eval.jsonio import iter_jsonl, read_bytes, read_json
+from infmllm_eval.jsonio import decode_json, iter_jsonl, no_gc, read_bytes
 
 ID_KEYS = ("id", "question_id", "questionId", "sent_id", "image_id", "index")
 TEXT_KEYS = ("prediction", "answer", "text", "caption", "response")
@@ -17,22 +19,23 @@ TEXT_KEYS = ("prediction", "answer", "text", "caption", "response")
 
 @dataclass(frozen=True)
 class Predictions:
-    """Prediction text by sample key (the id as a string), with the line each came from."""
+    """Prediction text by sample key (the id as a string), in file order."""
 
     path: Path
     text: dict[str, str]
-    line: dict[str, int]
+    unit: str  # "line" (JSONL) or "item" (JSON list)
+
+    def position(self, key: str) -> str:
+        """Where ``key`` was found, e.g. 'line 12' (computed on demand: only errors need it)."""
+        index = list(self.text).index(key)
+        if self.unit == "item":
+            return f"item {index}"
+        lines = [n for n, raw in enumerate(self.path.read_bytes().splitlines(), 1) if raw.strip()]
+        return f"line {lines[index]}"
 
 
-def _records(path: Path) -> tuple[str, list[tuple[int, Any]]]:
-    """('item', records of a JSON list) or ('line', records of JSONL)."""
-    head = read_bytes(path, "predictions file")[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"["):
-        doc = read_json(path, "predictions file")
-        if not isinstance(doc, list):
-            raise BadInputError(f"{path}: expected a JSON list of predictions")
-        return "item", list(enumerate(doc))
-    return "line", list(iter_jsonl(path, "predictions file"))
+class _Invalid(Exception):
+    """Something in the fast path needs the slow path's precise error message."""
 
 
 def _pick(rec: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:
@@ -42,31 +45,83 @@ def _pick(rec: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:
     return None
 
 
-def read_predictions(path: Path) -> Predictions:
-    """Parse a predictions file; ids and texts are type-checked, duplicates refused."""
-    unit, records = _records(path)
+def _key(raw_id: Any) -> str | None:
+    """The sample key of an id value, or None when the value cannot be an id."""
+    if isinstance(raw_id, bool):
+        return None
+    if isinstance(raw_id, int | str):
+        return str(raw_id)
+    if isinstance(raw_id, float) and math.isfinite(raw_id) and raw_id.is_integer():
+        return str(int(raw_id))
+    return None
+
+
+def _fast(records: list[Any]) -> dict[str, str]:
     text: dict[str, str] = {}
-    line: dict[str, int] = {}
+    for rec in records:
+        # our own format, checked inline: this loop runs once per prediction
+        if type(rec) is dict and type(rec.get("id")) is int and type(rec.get("prediction")) is str:
+            key = str(rec["id"])
+            if key in text:
+                raise _Invalid
+            text[key] = rec["prediction"]
+            continue
+        if not isinstance(rec, dict):
+            raise _Invalid
+        got_id, got_text = _pick(rec, ID_KEYS), _pick(rec, TEXT_KEYS)
+        if got_id is None or got_text is None or not isinstance(got_text[1], str):
+            raise _Invalid
+        key = _key(got_id[1])
+        if key is None or key in text:
+            raise _Invalid
+        text[key] = got_text[1]
+    return text
+
+
+def _explain(path: Path, unit: str, records: list[tuple[int, Any]]) -> None:
+    """Raise the precise error (file, line/item, field) for records the fast path refused."""
+    first: dict[str, int] = {}
     for pos, rec in records:
         where = f"{path}: {unit} {pos}"
         if not isinstance(rec, dict):
             raise BadInputError(f"{where}: expected an object, got {type(rec).__name__}")
         got_id, got_text = _pick(rec, ID_KEYS), _pick(rec, TEXT_KEYS)
         if got_id is None or got_text is None:
-            missing = "id" if got_id is None else "prediction"
-            keys = ID_KEYS if got_id is None else TEXT_KEYS
+            missing, keys = ("id", ID_KEYS) if got_id is None else ("prediction", TEXT_KEYS)
             raise BadInputError(f"{where}: no {missing} field (one of {', '.join(keys)})")
         (id_key, raw_id), (text_key, value) = got_id, got_text
-        bad_float = isinstance(raw_id, float) and not (
-            math.isfinite(raw_id) and raw_id.is_integer())
-        if isinstance(raw_id, bool) or not isinstance(raw_id, int | str | float) or bad_float:
+        key = _key(raw_id)
+        if key is None:
             raise BadInputError(f"{where}: '{id_key}' must be an integer or string, got "
                                 f"{json.dumps(raw_id)}")
         if not isinstance(value, str):
             raise BadInputError(f"{where}: '{text_key}' must be a string, got "
-                                f"{json.dumps(value) if not isinstance(value, float) else value}")
-        key = str(int(raw_id)) if isinstance(raw_id, float) else str(raw_id)
-        if key in text:
-            raise BadInputError(f"{where}: duplicate id {raw_id!r} (first at {unit} {line[key]})")
-        text[key], line[key] = value, pos
-    return Predictions(path, text, line)
+                                f"{json.dumps(value)}")
+        if key in first:
+            raise BadInputError(f"{where}: duplicate id {raw_id!r} (first at {unit} {first[key]})")
+        first[key] = pos
+
+
+def read_predictions(path: Path) -> Predictions:
+    """Parse a predictions file; ids and texts are type-checked, duplicates refused.
+
+    The common case (a valid file) is decoded in one call; any problem is re-read line by
+    line to name the exact line or item.
+    """
+    data = read_bytes(path, "predictions file")
+    is_list = data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+    unit = "item" if is_list else "line"
+    try:
+        if is_list:
+            records = decode_json(data, path)
+            if not isinstance(records, list):
+                raise BadInputError(f"{path}: expected a JSON list of predictions")
+        else:
+            with no_gc():
+                records = msgspec.json.Decoder().decode_lines(data)
+        return Predictions(path, _fast(records), unit)
+    except (_Invalid, msgspec.DecodeError, UnicodeDecodeError):
+        pass
+    numbered = list(enumerate(records)) if is_list else list(iter_jsonl(path, "predictions"))
+    _explain(path, unit, numbered)
+    raise BadInputError(f"{path}: unreadable predictions")  # _explain always raises first

@@ -20,7 +20,7 @@ def check_ids(spec: TaskSpec, samples: list[Sample], preds: Predictions) -> list
         first = unknown[0]
         raise BadInputError(
             f"{preds.path}: {len(unknown)} id(s) are not in task {spec.name} "
-            f"(first: {first!r} at line/item {preds.line[first]}); wrong task or file?"
+            f"(first: {first!r} at {preds.position(first)}); wrong task or file?"
         )
     return [s.key for s in samples if s.key not in preds.text]
 
@@ -62,7 +62,8 @@ def score_task(
     }
     if per_sample:
         entry["per_sample"] = [
-            {"id": r.id, "score": r.score, "prediction": r.prediction, **r.extra}
+            {"id": r.id, "score": r.score, "prediction": r.prediction, **r.extra} if r.extra
+            else {"id": r.id, "score": r.score, "prediction": r.prediction}
             for r in result.per_sample
         ]
     return entry

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 Scalar = str | int | float | bool
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One benchmark item.
+class Sample(NamedTuple):
+    """One benchmark item (immutable; a NamedTuple because VQAv2 val alone makes 214k).
 
     ``id`` is the benchmark-native id (question_id, sent_id, ...); ``image`` is an absolute path
     (or None); ``fields`` holds what the prompt needs (question, expression, options ...);
@@ -19,9 +18,9 @@ class Sample:
 
     id: int | str
     image: str | None
-    fields: dict[str, Any] = field(default_factory=dict)
-    targets: Any = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any]
+    targets: Any
+    meta: dict[str, Any]
 
     @property
     def key(self) -> str:

@@ -141,7 +141,7 @@ def test_malformed_annotations(cli: Cli, conformance: Path, tmp_path: Path) -> N
     res = cli("score", *edge_args(conformance), "--file", f"annotations={ann}",
               "--predictions", str(preds))
     assert res.code == 2
-    assert "annotations[0]: Expected `array`, got `str` - at `$.annotations[0].answers`" in res.err
+    assert "ann.json: Expected `array`, got `str` - at `$.annotations[0].answers`" in res.err
 
 
 def test_submission_only_task(cli: Cli, conformance: Path, tmp_path: Path) -> None:

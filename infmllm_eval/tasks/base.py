@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.registry import did_you_mean
@@ -22,14 +22,15 @@ class OptionSpec:
     help: str
 
 
-@dataclass(frozen=True)
-class ScoredSample:
-    """One sample's outcome; ``score`` is the primary metric's contribution (percent)."""
+class ScoredSample(NamedTuple):
+    """One sample's outcome; ``score`` is the primary metric's contribution (percent).
+
+    A NamedTuple (immutable, and cheap to create for the 214k samples of VQAv2 val)."""
 
     id: int | str
     score: float
     prediction: str | None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,19 @@ def mean(values: Iterable[float]) -> float:
     return total / count if count else float("nan")
 
 
-def mean_by(
-    samples: list[Sample], scored: list[ScoredSample], key: Callable[[Sample], str | None]
-) -> dict[str, float]:
-    """Mean score per group (samples whose key is None or '' are left out)."""
-    groups: dict[str, list[float]] = defaultdict(list)
+def means_by_meta(
+    samples: list[Sample], scored: list[ScoredSample], keys: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """For each meta key, the mean score per value (samples without the key are left out);
+    keys no sample has are omitted. One pass over the samples."""
+    sums: dict[str, dict[str, list[float]]] = {k: defaultdict(lambda: [0.0, 0.0]) for k in keys}
     for sample, result in zip(samples, scored, strict=True):
-        name = key(sample)
-        if name:
-            groups[name].append(result.score)
-    return {name: mean(vals) for name, vals in sorted(groups.items())}
+        meta = sample.meta
+        for key in keys:
+            name = meta.get(key)
+            if name:
+                acc = sums[key][name]
+                acc[0] += result.score
+                acc[1] += 1
+    return {key: {name: total / count for name, (total, count) in sorted(groups.items())}
+            for key, groups in sums.items() if groups}

@@ -7,7 +7,7 @@ from typing import Any
 
 from infmllm_eval.metrics.gqa import GQA_VARIANTS, gqa_match
 from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor
-from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, mean, mean_by
+from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
 from infmllm_eval.types import Sample
 
 
@@ -37,15 +37,11 @@ class GqaFamily:
             hit = raw is not None and isinstance(sample.targets, str) and gqa_match(
                 clean(raw), sample.targets, options["match"]) == 1.0
             scored.append(ScoredSample(sample.id, 100.0 if hit else 0.0, raw))
-        by_type = mean_by(samples, scored, lambda s: s.meta.get("answer_type"))
+        breakdown = means_by_meta(samples, scored, ("answer_type", "structural", "semantic"))
         metrics = {"accuracy": mean(r.score for r in scored)}
-        metrics.update({f"accuracy_{name}": value for name, value in by_type.items()})
-        breakdown = {
-            "answer_type": by_type,
-            "structural": mean_by(samples, scored, lambda s: s.meta.get("structural")),
-            "semantic": mean_by(samples, scored, lambda s: s.meta.get("semantic")),
-        }
-        return FamilyScores(metrics, {k: v for k, v in breakdown.items() if v}, scored)
+        for name, value in breakdown.get("answer_type", {}).items():
+            metrics[f"accuracy_{name}"] = value
+        return FamilyScores(metrics, breakdown, scored)
 
     def submission(
         self, samples: list[Sample], predictions: Mapping[str, str | None],

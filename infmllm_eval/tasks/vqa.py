@@ -7,7 +7,7 @@ from typing import Any
 
 from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor
 from infmllm_eval.metrics.vqa_accuracy import VQA_VARIANTS, VqaAccuracy
-from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, mean, mean_by
+from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
 from infmllm_eval.types import Sample
 
 
@@ -17,8 +17,9 @@ class VqaFamily:
     name = "vqa"
     options = (
         OptionSpec("normalization", "always", VQA_VARIANTS,
-                   "answer normalisation: official-current (vqaEval.py 2021), official-2017, "
-                   "always (LAVIS/InfMLLM/lmms-eval), evalai (TextVQA/m4c)"),
+                   "answer normalisation: official-current (vqaEval.py 2021), official-2017 "
+                   "(older vqaEval.py, as copied by LAVIS), always (original InfMLLM "
+                   "vqa_metric.py), evalai (EvalAI processor: TextVQA/m4c)"),
         OptionSpec("postprocess", "none", tuple(POSTPROCESSORS),
                    "cleaning of the raw model text before scoring (infmllm-vqa: the original "
                    "InfMLLM answer cut)"),
@@ -34,18 +35,18 @@ class VqaFamily:
         accuracy = VqaAccuracy(options["normalization"])
         clean = get_postprocessor(options["postprocess"])
         scored = []
+        append, get = scored.append, predictions.get
         for sample in samples:
-            raw = predictions.get(sample.key)
+            raw = get(str(sample.id))
             value = 0.0
             if raw is not None and sample.targets:
                 value = 100.0 * accuracy(clean(raw), sample.targets)
-            scored.append(ScoredSample(sample.id, value, raw))
-        by_answer = mean_by(samples, scored, lambda s: s.meta.get("answer_type"))
-        by_question = mean_by(samples, scored, lambda s: s.meta.get("question_type"))
+            append(ScoredSample(sample.id, value, raw))
+        breakdown = means_by_meta(samples, scored, ("answer_type", "question_type"))
         metrics = {"accuracy": mean(r.score for r in scored)}
-        metrics.update({f"accuracy_{name}": value for name, value in by_answer.items()})
-        breakdown = {"answer_type": by_answer, "question_type": by_question}
-        return FamilyScores(metrics, {k: v for k, v in breakdown.items() if v}, scored)
+        for name, value in breakdown.get("answer_type", {}).items():
+            metrics[f"accuracy_{name}"] = value
+        return FamilyScores(metrics, breakdown, scored)
 
     def submission(
         self, samples: list[Sample], predictions: Mapping[str, str | None],
