@@ -13,12 +13,53 @@ from typing import Any
 
 from infmllm_eval.errors import UnknownNameError
 from infmllm_eval.metrics.vqa_normalize import (
-    evalai_normalize,
-    process_digit_article,
-    process_punctuation,
+    ARTICLES,
+    COMMA_STRIP,
+    CONTRACTIONS,
+    NUMBER_WORDS,
+    PERIOD_STRIP,
+    PERIOD_STRIP_COUNT,
+    PUNCTUATION,
+    evalai_word_tokenize,
 )
 
 VARIANTS = ("official-current", "official-2017", "always", "evalai")
+
+
+def process_punctuation(text: str) -> str:
+    """The official ``processPunctuation`` cost structure: per punctuation character, two
+    substring tests and (when both fail) a regex search of the whole text, then a replace."""
+    out = text
+    for p in PUNCTUATION:
+        if (p + " " in text or " " + p in text) or (COMMA_STRIP.search(text) is not None):
+            out = out.replace(p, "")
+        else:
+            out = out.replace(p, " ")
+    return PERIOD_STRIP.sub("", out, PERIOD_STRIP_COUNT)
+
+
+_NUMBER_MAP = dict(NUMBER_WORDS)
+_ARTICLE_LIST = list(ARTICLES)
+
+
+def process_digit_article(text: str) -> str:
+    """The official ``processDigitArticle``: setdefault on the number map (which the original
+    grows with every word it sees), a list membership test for articles, a second pass for
+    contractions."""
+    words = []
+    for word in text.lower().split():
+        word = _NUMBER_MAP.setdefault(word, word)
+        if word not in _ARTICLE_LIST:
+            words.append(word)
+    for i, word in enumerate(words):
+        if word in CONTRACTIONS:
+            words[i] = CONTRACTIONS[word]
+    return " ".join(words)
+
+
+def evalai_normalize(text: str) -> str:
+    """EvalAI's processor: word_tokenize, whitespace clean-up, punctuation, digits/articles."""
+    return process_digit_article(process_punctuation(_clean(evalai_word_tokenize(text))))
 
 
 def _clean(text: str) -> str:

@@ -71,10 +71,10 @@ def _fast(records: list[Any]) -> dict[str, str]:
         got_id, got_text = _pick(rec, ID_KEYS), _pick(rec, TEXT_KEYS)
         if got_id is None or got_text is None or not isinstance(got_text[1], str):
             raise _Invalid
-        key = _key(got_id[1])
-        if key is None or key in text:
+        other = _key(got_id[1])
+        if other is None or other in text:
             raise _Invalid
-        text[key] = got_text[1]
+        text[other] = got_text[1]
     return text
 
 

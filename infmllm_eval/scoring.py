@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 from infmllm_eval.errors import BadInputError
@@ -14,15 +15,22 @@ from infmllm_eval.types import Sample
 
 def check_ids(spec: TaskSpec, samples: list[Sample], preds: Predictions) -> list[str]:
     """Refuse ids the task does not have; return the keys of samples without a prediction."""
-    known = {s.key for s in samples}
-    unknown = [k for k in preds.text if k not in known]
+    keys = sample_keys(samples)
+    unknown = preds.text.keys() - set(keys)
     if unknown:
-        first = unknown[0]
+        first = next(k for k in preds.text if k in unknown)
         raise BadInputError(
             f"{preds.path}: {len(unknown)} id(s) are not in task {spec.name} "
             f"(first: {first!r} at {preds.position(first)}); wrong task or file?"
         )
-    return [s.key for s in samples if s.key not in preds.text]
+    if len(preds.text) == len(keys):
+        return []
+    return [k for k in keys if k not in preds.text]
+
+
+def sample_keys(samples: list[Sample]) -> list[str]:
+    """``[s.key for s in samples]``, with the loop in C (it runs over 214k samples)."""
+    return list(map(str, map(itemgetter(0), samples)))
 
 
 def score_task(

@@ -48,5 +48,6 @@ def image_paths(folder: Path | None, pattern: str) -> Callable[..., str | None]:
     has no image folder); the folder prefix is computed once, as loaders call it per sample."""
     if folder is None:
         return lambda **values: None
-    prefix = os.path.join(str(folder), "")
-    return lambda **values: prefix + pattern.format(**values)
+    prefix = os.path.join(str(folder), "").replace("{", "{{").replace("}", "}}")
+    fill: Callable[..., str] = (prefix + pattern).format
+    return fill

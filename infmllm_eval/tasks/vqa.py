@@ -34,14 +34,14 @@ class VqaFamily:
     ) -> FamilyScores:
         accuracy = VqaAccuracy(options["normalization"])
         clean = get_postprocessor(options["postprocess"])
-        scored = []
+        scored: list[ScoredSample] = []
         append, get = scored.append, predictions.get
         for sample in samples:
             raw = get(str(sample.id))
-            value = 0.0
-            if raw is not None and sample.targets:
-                value = 100.0 * accuracy(clean(raw), sample.targets)
-            append(ScoredSample(sample.id, value, raw))
+            if raw is None or not sample.targets:
+                append(ScoredSample(sample.id, 0.0, raw))
+            else:
+                append(ScoredSample(sample.id, 100.0 * accuracy(clean(raw), sample.targets), raw))
         breakdown = means_by_meta(samples, scored, ("answer_type", "question_type"))
         metrics = {"accuracy": mean(r.score for r in scored)}
         for name, value in breakdown.get("answer_type", {}).items():
