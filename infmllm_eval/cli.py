@@ -23,13 +23,13 @@ app.add_typer(list_app, name="list")
 app.add_typer(data_app, name="data")
 
 DataRoot = Annotated[Path | None, typer.Option(
-    "--data-root", help="Folder holding the benchmark files named in the task cards "
-    "[default: $INFMLLM_EVAL_DATA or ./data].", show_default=False)]
+    "--data-root", metavar="DIR", help="Folder holding the benchmark files named in the task "
+    "cards \\[default: $INFMLLM_EVAL_DATA or ./data].", show_default=False)]
 Files = Annotated[list[str] | None, typer.Option(
-    "--file", help="Use PATH for a card's file KEY instead of DATA_ROOT/<card path>: KEY=PATH, "
+    "--file", metavar="KEY=PATH", help="Use PATH for a card's file KEY instead of DATA_ROOT/<card path>: KEY=PATH, "
     "or TASK.KEY=PATH with several tasks (keys: `list tasks --details`).")]
 Options = Annotated[list[str] | None, typer.Option(
-    "--option", help="Scoring option key=value, e.g. normalization=official-current "
+    "--option", metavar="KEY=VALUE", help="Scoring option key=value, e.g. normalization=official-current "
     "(per family: `list tasks --details`).")]
 
 
@@ -81,7 +81,7 @@ def list_models() -> None:
 def data_check(
     data_root: DataRoot = None,
     tasks: Annotated[list[str] | None, typer.Option(
-        "--tasks", help="Tasks or groups, comma-separated [default: all].")] = None,
+        "--tasks", help="Tasks or groups, comma-separated \\[default: all].")] = None,
     files: Files = None,
     images: Annotated[bool, typer.Option(
         "--images/--no-images", help="Also check that every sample's image exists.")] = True,
@@ -106,7 +106,8 @@ def score(
     files: Files = None,
     options: Options = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", help="Metrics JSON to write [default: <predictions>.metrics.json].")] = None,
+        "--output", help="Metrics JSON to write \\[default: <predictions>.metrics.json; "
+        "<predictions>.submission.json for test splits].")] = None,
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Score only the ids that have a prediction and label the "
         "result partial (default: missing predictions count as wrong).")] = False,
@@ -134,11 +135,11 @@ def run(
     output_dir: Annotated[Path, typer.Option(
         "--output-dir", help="Folder that receives the run directory.")] = Path("results/runs"),
     run_name: Annotated[str | None, typer.Option(
-        "--run-name", help="Run directory name [default: <model>-<UTC time>]; an existing run "
+        "--run-name", help="Run directory name \\[default: <model>-<UTC time>]; an existing run "
         "of the same configuration is resumed.")] = None,
     options: Options = None,
     model_options: Annotated[list[str] | None, typer.Option(
-        "--model-option", help="Model setting key=value, e.g. answers=FILE for the "
+        "--model-option", metavar="KEY=VALUE", help="Model setting key=value, e.g. answers=FILE for the "
         "scripted model.")] = None,
     files: Files = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed recorded in run.json.")] = 0,

@@ -153,3 +153,40 @@ def test_submission_only_task(cli: Cli, conformance: Path, tmp_path: Path) -> No
     sub = json.loads((tmp_path / "p.submission.json").read_text())
     assert len(sub) == 20 and sub[0] == {"question_id": 1000, "answer": "Yes"}
     assert {"question_id", "answer"} == set(sub[1])
+
+
+def test_gqa_official_format_and_variants(cli: Cli, tmp_path: Path) -> None:
+    from infmllm_eval.commands import demo_root
+
+    data = demo_root() / "data"
+    questions = json.loads((data / "gqa" / "testdev_balanced_questions.json").read_text())
+    rows = []
+    for qid, q in questions.items():  # every answer right, but capitalised with a period
+        rows.append({"questionId": qid, "prediction": q["answer"].capitalize() + "."})
+    preds = tmp_path / "gqa.json"
+    preds.write_text(json.dumps(rows))
+    scores = {}
+    for variant in ("official", "llava"):
+        out = tmp_path / f"{variant}.json"
+        res = cli("score", "--task", "gqa_testdev_balanced", "--data-root", str(data),
+                  "--predictions", str(preds), "--option", f"match={variant}", "--output", str(out))
+        assert res.code == 0, res.err
+        scores[variant] = json.loads(out.read_text())
+    assert scores["official"]["metrics"]["accuracy"] == 0.0  # eval.py: exact string match
+    assert scores["llava"]["metrics"]["accuracy"] == 100.0
+    llava = scores["llava"]
+    assert set(llava["breakdown"]["answer_type"]) == {"binary", "open"}
+    assert llava["variant"] == {"match": "llava", "postprocess": "none"}
+
+
+def test_infmllm_postprocess_option(cli: Cli, conformance: Path, tmp_path: Path) -> None:
+    preds = write_jsonl(tmp_path / "p.jsonl", [
+        {"id": 1000, "prediction": "yes Question: is it?"},
+        {"id": 1003, "prediction": "two, maybe three"},
+    ])
+    for option, expected in (("none", 0.0), ("infmllm-vqa", 190.0 / 20)):
+        out = tmp_path / f"{option}.json"
+        res = cli("score", *edge_args(conformance), "--predictions", str(preds),
+                  "--option", f"postprocess={option}", "--output", str(out))
+        assert res.code == 0, res.err
+        assert json.loads(out.read_text())["metrics"]["accuracy"] == pytest.approx(expected)

@@ -1,0 +1,61 @@
+"""Repository contracts: the README's commands are the ones CI runs; every command has help."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, CliResult
+
+Cli = Callable[..., CliResult]
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return [m.strip() for m in re.findall(r"^    (python3 -m venv .*)$", text, flags=re.M)]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    demo, tests = readme_commands()[:2]
+    assert "infmllm-eval demo" in demo and "pip install ." in demo
+    assert "pytest" in tests
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert tests in ci.splitlines()
+    assert "-eq 5" in ci  # pytest's "no tests collected" fails CI
+
+
+@pytest.mark.parametrize("args", [
+    [], ["list"], ["list", "tasks"], ["list", "models"], ["data"], ["data", "check"],
+    ["score"], ["run"], ["demo"],
+])
+def test_every_command_has_help(cli: Cli, args: list[str]) -> None:
+    res = cli(*args, "--help")
+    assert res.code == 0
+    assert "Usage" in res.out
+    options = re.findall(r"^│ [* ]*(--[a-z-]+)(.*)│$", res.out, flags=re.M)
+    assert options, "no options found in the help output"
+    for name, rest in options:
+        rest = re.sub(r"^\s*(<[^>]+>|[A-Z][A-Z=_]*)", "", rest)  # drop the metavar
+        assert rest.strip(), f"option {name} of {args} has no help text"
+
+
+def test_list_tasks_details(cli: Cli) -> None:
+    res = cli("list", "tasks", "--details")
+    assert res.code == 0
+    for text in ("vqav2_val", "questions:", "normalization=always", "214,354"):
+        assert text in res.out
+
+
+def test_version(cli: Cli) -> None:
+    res = cli("--version")
+    assert res.code == 0 and res.out.startswith("infmllm-eval ")
+
+
+def test_cards_ship_in_the_wheel_config() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"tasks" = "infmllm_eval/_cards/tasks"' in pyproject
+    assert '"models" = "infmllm_eval/_cards/models"' in pyproject
+    assert Path(ROOT / "infmllm_eval" / "demo" / "predictions").is_dir()
