@@ -26,10 +26,12 @@ DataRoot = Annotated[Path | None, typer.Option(
     "--data-root", metavar="DIR", help="Folder holding the benchmark files named in the task "
     "cards \\[default: $INFMLLM_EVAL_DATA or ./data].", show_default=False)]
 Files = Annotated[list[str] | None, typer.Option(
-    "--file", metavar="KEY=PATH", help="Use PATH for a card's file KEY instead of DATA_ROOT/<card path>: KEY=PATH, "
+    "--file", metavar="KEY=PATH",
+    help="Use PATH for a card's file KEY instead of DATA_ROOT/<card path>: KEY=PATH, "
     "or TASK.KEY=PATH with several tasks (keys: `list tasks --details`).")]
 Options = Annotated[list[str] | None, typer.Option(
-    "--option", metavar="KEY=VALUE", help="Scoring option key=value, e.g. normalization=official-current "
+    "--option", metavar="KEY=VALUE",
+    help="Scoring option key=value, e.g. normalization=official-current "
     "(per family: `list tasks --details`).")]
 
 
@@ -139,8 +141,8 @@ def run(
         "of the same configuration is resumed.")] = None,
     options: Options = None,
     model_options: Annotated[list[str] | None, typer.Option(
-        "--model-option", metavar="KEY=VALUE", help="Model setting key=value, e.g. answers=FILE for the "
-        "scripted model.")] = None,
+        "--model-option", metavar="KEY=VALUE",
+        help="Model setting key=value, e.g. answers=FILE for the scripted model.")] = None,
     files: Files = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed recorded in run.json.")] = 0,
 ) -> None:

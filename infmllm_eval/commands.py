@@ -112,7 +112,7 @@ def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[s
     spec = build_task(card, data_root, parse_pairs(files, "--file"),
                       parse_pairs(options, "--option"))
     preds = read_predictions(predictions)
-    samples = load_samples(spec)
+    samples = load_samples(spec, images=False)
     missing = check_ids(spec, samples, preds)
     texts: dict[str, str | None] = dict(preds.text)
     if card.submission_only:

@@ -94,8 +94,9 @@ def missing_files(spec: TaskSpec) -> dict[str, Path]:
     return {key: path for key, path in spec.files.items() if not path.exists()}
 
 
-def load_samples(spec: TaskSpec, limit: int | None = None) -> list[Sample]:
-    """Load the task's samples (the first ``limit`` when given)."""
+def load_samples(spec: TaskSpec, limit: int | None = None, images: bool = True) -> list[Sample]:
+    """Load the task's samples (the first ``limit`` when given); ``images=False`` leaves the
+    image paths out (scoring does not need them)."""
     absent = missing_files(spec)
     needed = {k: p for k, p in absent.items() if k != "images"}
     if needed:
@@ -104,5 +105,6 @@ def load_samples(spec: TaskSpec, limit: int | None = None) -> list[Sample]:
             f"task {spec.name}: file '{key}' not found at {path} "
             f"(set --data-root, or --file {key}=PATH)"
         )
-    samples = get_loader(spec.card.loader)(dict(spec.files), spec.card.loader_args)
+    files = {k: p for k, p in spec.files.items() if images or k != "images"}
+    samples = get_loader(spec.card.loader)(files, spec.card.loader_args)
     return samples[:limit] if limit is not None else samples

@@ -48,16 +48,16 @@ class ScriptedAdapter:
 
 def _answer_files(path: Path) -> list[Path]:
     if path.is_dir():
-        files = sorted(path.glob("*.jsonl")) + sorted(path.glob("*.json"))
+        files = sorted(path.glob("*.jsonl"))
         if not files:
-            raise BadInputError(f"scripted model: no .jsonl/.json files in {path}")
+            raise BadInputError(f"scripted model: no .jsonl predictions files in {path}")
         return files
     return [path]
 
 
 def create(card: ModelCard, options: Mapping[str, str]) -> ScriptedAdapter:
-    """Options: ``answers`` (a predictions file, or a folder of them, e.g. a run's
-    predictions/), ``default`` (the answer for ids not found)."""
+    """Options: ``answers`` (a predictions file, or a folder of ``*.jsonl`` files such as a
+    run's predictions/), ``default`` (the answer for ids not found)."""
     unknown = set(options) - {"answers", "default"}
     if unknown:
         raise BadInputError(f"model {card.name}: unknown option(s) {', '.join(sorted(unknown))} "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,10 @@ def top_list(doc: Any, key: str, path: Path) -> list[Any]:
     return items
 
 
-def check_unique(ids: Iterable[Any], path: Path, what: str) -> None:
+def check_unique(ids: list[Any], path: Path, what: str) -> None:
     """Refuse duplicate ids, naming the first one found."""
+    if len(set(ids)) == len(ids):
+        return
     seen: set[Any] = set()
     for item in ids:
         if item in seen:

@@ -32,5 +32,5 @@ def load_textvqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample
                     "ocr_tokens": tokens if isinstance(tokens, list) else []},
             targets=answers, meta={"image_id": image_id},
         ))
-    check_unique((s.id for s in samples), path, "question_id")
+    check_unique([s.id for s in samples], path, "question_id")
     return samples

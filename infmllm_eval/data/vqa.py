@@ -75,5 +75,5 @@ def load_vqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
                     "question_type": ann.question_type}
             append(Sample(qid, image_of(image_id=image_id), {"question": q.question},
                           [a.answer for a in ann.answers], meta))
-    check_unique((s.id for s in samples), qpath, "question_id")
+    check_unique([s.id for s in samples], qpath, "question_id")
     return samples
