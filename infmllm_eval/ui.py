@@ -62,7 +62,7 @@ def _details(entry: dict[str, Any]) -> str:
     primary = entry.get("primary_metric")
     parts = [f"{k.removeprefix(f'{primary}_')} {_value(v)}"
              for k, v in entry.get("metrics", {}).items() if k != primary]
-    variant = ", ".join(f"{k}={v}" for k, v in entry.get("variant", {}).items())
+    variant = ", ".join(f"{k}={v}" for k, v in entry.get("variant", {}).items() if v != "none")
     return "\n".join(p for p in (" · ".join(parts), variant) if p)
 
 

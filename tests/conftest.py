@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,15 +13,16 @@ import pytest
 from infmllm_eval.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFORMANCE = ROOT.parent / "shared" / "conformance"
+SHARED = Path(os.environ.get("INFMLLM_EVAL_SHARED", ROOT.parent / "shared"))
+CONFORMANCE = SHARED / "conformance"
 
 
 @pytest.fixture
 def conformance() -> Path:
     """../shared/conformance, or a skip saying why."""
     if not CONFORMANCE.is_dir():
-        pytest.skip("../shared/conformance is not present (reference material lives outside "
-                    "the repository)")
+        pytest.skip(f"{CONFORMANCE} is not present: the reference material lives outside the "
+                    "repository (set INFMLLM_EVAL_SHARED to the shared/ folder)")
     return CONFORMANCE
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -18,9 +17,9 @@ from infmllm_eval.metrics.vqa_normalize import (
     process_digit_article,
     process_punctuation,
 )
+from tests.conftest import CONFORMANCE, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-EDGE = ROOT.parent / "shared" / "conformance" / "vqa_edge_cases"
+EDGE = CONFORMANCE / "vqa_edge_cases"
 EXPECTED = {
     "official-current": "expected_official_current.json",
     "official-2017": "expected_official_2017.json",
