@@ -13,7 +13,7 @@ from infmllm_eval.engine.run import RunConfig, run_evaluation
 from infmllm_eval.engine.store import new_run_id
 from infmllm_eval.errors import BadInputError, InfmllmEvalError
 from infmllm_eval.jsonio import no_gc, write_json
-from infmllm_eval.predictions import read_predictions
+from infmllm_eval.predictions import read_prediction_source
 from infmllm_eval.scoring import check_ids, score_task
 from infmllm_eval.taskspec import (
     TaskSpec,
@@ -111,7 +111,7 @@ def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[s
     card = resolve_task(task)
     spec = build_task(card, data_root, parse_pairs(files, "--file"),
                       parse_pairs(options, "--option"))
-    preds = read_predictions(predictions)
+    preds = read_prediction_source(predictions, spec.family)
     samples = load_samples(spec, images=False)
     missing = check_ids(spec, samples, preds)
     texts: dict[str, str | None] = dict(preds.text)

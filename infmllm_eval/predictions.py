@@ -23,10 +23,12 @@ class Predictions:
 
     path: Path
     text: dict[str, str]
-    unit: str  # "line" (JSONL) or "item" (JSON list)
+    unit: str  # "line" (JSONL), "item" (JSON list) or "folder" (a family's official layout)
 
     def position(self, key: str) -> str:
         """Where ``key`` was found, e.g. 'line 12' (computed on demand: only errors need it)."""
+        if self.unit == "folder":
+            return f"the folder {self.path}"
         index = list(self.text).index(key)
         if self.unit == "item":
             return f"item {index}"
@@ -125,3 +127,16 @@ def read_predictions(path: Path) -> Predictions:
     numbered = list(enumerate(records)) if is_list else list(iter_jsonl(path, "predictions"))
     _explain(path, unit, numbered)
     raise BadInputError(f"{path}: unreadable predictions")  # _explain always raises first
+
+
+def read_prediction_source(path: Path, family: object) -> Predictions:
+    """A predictions file, or a folder in a benchmark's official result layout when the task
+    family can read one (``read_prediction_dir(path) -> {key: text}``, e.g. MME's folder of
+    ``<subtask>.txt`` files)."""
+    if path.is_dir():
+        reader = getattr(family, "read_prediction_dir", None)
+        if reader is None:
+            raise BadInputError(f"{path} is a folder; this task reads a predictions file "
+                                "(JSONL or a JSON list)")
+        return Predictions(path, reader(path), "folder")
+    return read_predictions(path)

@@ -53,7 +53,8 @@ def score_task(
             f"{spec.card.path}: primary_metric {primary!r} is not produced by the "
             f"{spec.family.name} family (it gives {', '.join(result.metrics)})"
         )
-    ci = bootstrap_mean_ci([r.score for r in result.per_sample])
+    units = result.ci_units if result.ci_units is not None else [r.score for r in result.per_sample]
+    ci = bootstrap_mean_ci(units)
     entry: dict[str, Any] = {
         "family": spec.family.name,
         "primary_metric": primary,

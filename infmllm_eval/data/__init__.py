@@ -17,6 +17,11 @@ LOADERS: dict[str, str] = {
     "vqa": "infmllm_eval.data.vqa:load_vqa",
     "textvqa": "infmllm_eval.data.textvqa:load_textvqa",
     "gqa": "infmllm_eval.data.gqa:load_gqa",
+    "coco_karpathy": "infmllm_eval.data.coco_karpathy:load_karpathy",
+    "nocaps": "infmllm_eval.data.nocaps:load_nocaps",
+    "refer": "infmllm_eval.data.refer:load_refer",
+    "mme": "infmllm_eval.data.mme:load_mme",
+    "mmbench": "infmllm_eval.data.mmbench:load_mmbench",
 }
 
 

@@ -12,6 +12,10 @@ from infmllm_eval.tasks.base import Family
 FAMILIES: dict[str, str] = {
     "vqa": "infmllm_eval.tasks.vqa:VQA",
     "gqa": "infmllm_eval.tasks.gqa:GQA",
+    "caption": "infmllm_eval.tasks.caption:CAPTION",
+    "grounding": "infmllm_eval.tasks.grounding:GROUNDING",
+    "yes_no": "infmllm_eval.tasks.yes_no:YES_NO",
+    "multiple_choice": "infmllm_eval.tasks.multiple_choice:MULTIPLE_CHOICE",
 }
 
 

@@ -38,9 +38,12 @@ class FamilyScores:
     """Scores of one task: headline metrics, grouped breakdowns and the per-sample list."""
 
     metrics: dict[str, float]
-    breakdown: dict[str, dict[str, float]]
+    breakdown: dict[str, dict[str, Any]]
     per_sample: list[ScoredSample]
     parse_failures: int = 0
+    # values whose mean is the primary metric, for its bootstrap interval: None means the
+    # per-sample scores; [] means the primary metric has no such interval (e.g. a sum)
+    ci_units: list[float] | None = None
 
 
 class Family(Protocol):

@@ -1,0 +1,71 @@
+"""Opening sample images: file paths and ``data:`` URIs (images embedded in TSV files)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import warnings
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from infmllm_eval.errors import BadInputError
+
+DATA_URI_PREFIX = "data:image/"
+
+
+def data_uri(b64: str, kind: str = "jpeg") -> str:
+    """An image reference for base64 bytes held in memory (e.g. a row of an MMBench TSV)."""
+    return f"{DATA_URI_PREFIX}{kind};base64,{b64}"
+
+
+def image_bytes(ref: str) -> bytes:
+    """The encoded bytes behind a reference (a path or a ``data:image/...;base64,`` URI)."""
+    if ref.startswith(DATA_URI_PREFIX):
+        _, _, payload = ref.partition(",")
+        try:
+            return base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadInputError(f"embedded image {ref[:40]}…: invalid base64") from None
+    try:
+        return Path(ref).read_bytes()
+    except FileNotFoundError:
+        raise BadInputError(f"image not found: {ref}") from None
+    except OSError as exc:
+        raise BadInputError(f"cannot read image {ref}: {exc.strerror}") from None
+
+
+def image_identity(ref: str) -> str:
+    """A short content-independent identity: the path itself, or a hash of an embedded image."""
+    if ref.startswith(DATA_URI_PREFIX):
+        return "sha1:" + hashlib.sha1(ref.encode("ascii", "ignore")).hexdigest()
+    return ref
+
+
+def load_image(ref: str) -> Image.Image:
+    """Decode to RGB with EXIF orientation applied; corrupt files and decompression bombs are
+    refused with a BadInputError naming the image."""
+    label = ref if not ref.startswith(DATA_URI_PREFIX) else ref[:40] + "…"
+    data = image_bytes(ref)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img: Image.Image = Image.open(io.BytesIO(data))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadInputError(f"image {label}: too many pixels (decompression bomb?)") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise BadInputError(f"image {label}: cannot decode ({exc})") from None
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        img = img.point(lambda v: v / 256).convert("L")
+    return img.convert("RGB")
