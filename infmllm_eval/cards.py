@@ -50,6 +50,8 @@ class ModelCard:
     description: str = ""
     prompt_style: str = ""
     options: dict[str, Scalar] = field(default_factory=dict)
+    architecture: dict[str, Scalar] = field(default_factory=dict)
+    task_options: dict[str, Scalar] = field(default_factory=dict)
     path: str = ""
 
 
@@ -63,7 +65,8 @@ _TASK_SCHEMA: dict[str, tuple[Any, bool]] = {
 }
 _MODEL_SCHEMA: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "adapter": (str, True), "description": (str, False),
-    "prompt_style": (str, False), "options": (dict, False),
+    "prompt_style": (str, False), "options": (dict, False), "architecture": (dict, False),
+    "task_options": (dict, False),
 }
 _GEN_FIELDS = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
 
@@ -179,7 +182,10 @@ def load_model_card(path: Path) -> ModelCard:
     return ModelCard(
         name=raw["name"], adapter=raw["adapter"], description=raw.get("description", ""),
         prompt_style=raw.get("prompt_style", ""),
-        options=_scalar_map(where, "options", raw.get("options", {})), path=where,
+        options=_scalar_map(where, "options", raw.get("options", {})),
+        architecture=_scalar_map(where, "architecture", raw.get("architecture", {})),
+        task_options=_scalar_map(where, "task_options", raw.get("task_options", {})),
+        path=where,
     )
 
 

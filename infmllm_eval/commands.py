@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from infmllm_eval.adapters import create_adapter
-from infmllm_eval.cards import model_cards, task_cards
+from infmllm_eval.cards import ModelCard, model_cards, task_cards
 from infmllm_eval.catalog import resolve_model, resolve_task, resolve_tasks
 from infmllm_eval.engine.run import RunConfig, run_evaluation
 from infmllm_eval.engine.store import new_run_id
 from infmllm_eval.errors import BadInputError, InfmllmEvalError
 from infmllm_eval.jsonio import no_gc, write_json
 from infmllm_eval.predictions import read_prediction_source
+from infmllm_eval.registry import did_you_mean
 from infmllm_eval.scoring import check_ids, score_task
 from infmllm_eval.taskspec import (
     TaskSpec,
@@ -60,11 +61,19 @@ def model_rows() -> list[dict[str, str]]:
 
 
 def _specs(tasks: Sequence[str], data_root: Path, files: Sequence[str],
-           options: Sequence[str]) -> list[TaskSpec]:
+           options: Sequence[str], model: ModelCard | None = None) -> list[TaskSpec]:
+    """Task specs for several tasks: with a model, ``--option`` applies to the tasks whose
+    family has that option, and an option no selected task has is an error."""
     cards = resolve_tasks(list(tasks)) if tasks else list(task_cards().values())
     overrides = split_file_overrides(cards, parse_pairs(files, "--file"))
     user_options = parse_pairs(options, "--option")
-    return [build_task(c, data_root, overrides[c.name], user_options) for c in cards]
+    specs = [build_task(c, data_root, overrides[c.name], user_options, model) for c in cards]
+    known = {o.name for s in specs for o in s.family.options}
+    for name in user_options:
+        if name not in known:
+            raise BadInputError(f"--option {name}: no selected task has this option."
+                                f"{did_you_mean(name, sorted(known))}")
+    return specs
 
 
 def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str],
@@ -123,6 +132,11 @@ def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[s
         return entry, target
     entry = score_task(spec, samples, texts, missing=missing, partial=allow_partial)
     target = output or predictions.with_name(predictions.stem + ".metrics.json")
+    if getattr(spec.family, "always_submit", False):
+        sub = target.with_name(target.name.removesuffix(".metrics.json").removesuffix(".json")
+                               + ".submission.json")
+        write_json(sub, spec.family.submission(samples, texts, spec.options))
+        entry["submission_file"] = str(sub)
     write_json(target, {"task": task, "predictions": str(predictions), **entry})
     return entry, target
 
@@ -133,7 +147,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
                 seed: int) -> tuple[Path, dict[str, Any]]:
     """`run`: resolve everything first (bad input fails before any model work), then run."""
     model_card = resolve_model(model)
-    specs = _specs(tasks, data_root, files, options)
+    specs = _specs(tasks, data_root, files, options, model_card)
     model_opts = parse_pairs(model_options, "--model-option")
     bad_name = run_name is not None and (
         not run_name.strip() or "/" in run_name or run_name in {".", ".."})

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from infmllm_eval.cards import TaskCard
+from infmllm_eval.cards import ModelCard, TaskCard
 from infmllm_eval.data import get_loader
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.registry import did_you_mean
@@ -72,7 +72,7 @@ def split_file_overrides(
 
 def build_task(
     card: TaskCard, data_root: Path, file_overrides: Mapping[str, str] | None = None,
-    options: Mapping[str, str] | None = None,
+    options: Mapping[str, str] | None = None, model: ModelCard | None = None,
 ) -> TaskSpec:
     """Resolve files (data root + card path, or the user's override) and options."""
     overrides = dict(file_overrides or {})
@@ -85,7 +85,13 @@ def build_task(
     files = {key: Path(overrides[key]) if key in overrides else data_root / rel
              for key, rel in card.files.items()}
     family = get_family(card.family)
-    resolved = resolve_options(family, card.options, dict(options or {}), card.path)
+    user = dict(options or {})
+    if model is not None:
+        specs = {o.name for o in family.options}
+        user = {k: v for k, v in user.items() if k in specs}  # run: options span several tasks
+    resolved = resolve_options(family, card.options, user, card.path,
+                               model.task_options if model else None,
+                               model.path if model else "")
     return TaskSpec(card, family, files, resolved)
 
 

@@ -109,7 +109,12 @@ def score_run_task(spec: TaskSpec, samples: list[Sample], journal: Journal,
         write_json(path, spec.family.submission(samples, preds, spec.options))
         return {"submission": str(path.relative_to(run_dir)), "n_samples": len(samples),
                 "n_missing": len(missing), "variant": dict(spec.options)}
-    return score_task(spec, samples, preds, missing=missing)
+    entry = score_task(spec, samples, preds, missing=missing)
+    if getattr(spec.family, "always_submit", False):  # e.g. captions: official result file too
+        path = run_dir / "submissions" / f"{spec.name}.json"
+        write_json(path, spec.family.submission(samples, preds, spec.options))
+        entry["submission_file"] = str(path.relative_to(run_dir))
+    return entry
 
 
 def run_evaluation(

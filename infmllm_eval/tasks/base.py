@@ -72,12 +72,18 @@ class Family(Protocol):
 
 
 def resolve_options(
-    family: Family, card_options: Mapping[str, Any], user: Mapping[str, str], where: str
+    family: Family, card_options: Mapping[str, Any], user: Mapping[str, str], where: str,
+    model: Mapping[str, Any] | None = None, model_where: str = "model card",
 ) -> dict[str, str]:
-    """Family defaults, then the card's, then the user's; every name and value checked."""
+    """Family defaults, then the task card's, the model card's ``task_options`` (only those
+    this family has: a model declares e.g. its box format once for every task), then the
+    user's; every name and value checked."""
     specs = {o.name: o for o in family.options}
     resolved = {name: spec.default for name, spec in specs.items()}
-    for source, given in ((f"{where} options", card_options), ("--option", user)):
+    from_model = {k: v for k, v in (model or {}).items() if k in specs}
+    sources = ((f"{where} options", card_options), (f"{model_where} task_options", from_model),
+               ("--option", user))
+    for source, given in sources:
         for name, value in given.items():
             if name not in specs:
                 hint = did_you_mean(name, sorted(specs))
