@@ -52,6 +52,7 @@ class ModelCard:
     options: dict[str, Scalar] = field(default_factory=dict)
     architecture: dict[str, Scalar] = field(default_factory=dict)
     task_options: dict[str, Scalar] = field(default_factory=dict)
+    generation: dict[str, Scalar] = field(default_factory=dict)
     path: str = ""
 
 
@@ -66,7 +67,7 @@ _TASK_SCHEMA: dict[str, tuple[Any, bool]] = {
 _MODEL_SCHEMA: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "adapter": (str, True), "description": (str, False),
     "prompt_style": (str, False), "options": (dict, False), "architecture": (dict, False),
-    "task_options": (dict, False),
+    "task_options": (dict, False), "generation": (dict, False),
 }
 _GEN_FIELDS = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
 
@@ -121,13 +122,37 @@ def _relative_files(where: str, files: dict[str, Any]) -> dict[str, str]:
     return dict(files)
 
 
-def _generation(where: str, raw: dict[str, Any]) -> GenerationConfig:
+def _generation_overrides(where: str, raw: dict[str, Any]) -> dict[str, Scalar]:
+    """Check decoding settings by name and type (bad ones raise CardError)."""
     for key, value in raw.items():
         if key not in _GEN_FIELDS:
-            raise CardError(f"{where}: unknown field 'generation.{key}'")
+            raise CardError(f"{where}: unknown field 'generation.{key}' "
+                            f"(allowed: {', '.join(_GEN_FIELDS)})")
         expected = {"int": int, "float": float, "bool": bool}[str(_GEN_FIELDS[key])]
         _check_type(where, f"generation.{key}", value, expected)
-    return GenerationConfig(**raw)
+    return dict(raw)
+
+
+def _generation(where: str, raw: dict[str, Any]) -> GenerationConfig:
+    return generation_with(GenerationConfig(), _generation_overrides(where, raw), where)
+
+
+def generation_with(base: GenerationConfig, overrides: dict[str, Any],
+                    where: str) -> GenerationConfig:
+    """``base`` with the (name-checked, type-coerced) ``overrides`` applied."""
+    values = {}
+    for key, value in overrides.items():
+        if key not in _GEN_FIELDS:
+            raise CardError(f"{where}: unknown generation setting {key!r} "
+                            f"(allowed: {', '.join(_GEN_FIELDS)})")
+        kind = {"int": int, "float": float, "bool": bool}[str(_GEN_FIELDS[key])]
+        if isinstance(value, str):
+            try:
+                value = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+            except ValueError:
+                raise CardError(f"{where}: {key}={value!r} is not a {kind.__name__}") from None
+        values[key] = value
+    return dataclasses.replace(base, **values)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -185,7 +210,7 @@ def load_model_card(path: Path) -> ModelCard:
         options=_scalar_map(where, "options", raw.get("options", {})),
         architecture=_scalar_map(where, "architecture", raw.get("architecture", {})),
         task_options=_scalar_map(where, "task_options", raw.get("task_options", {})),
-        path=where,
+        generation=_generation_overrides(where, raw.get("generation", {})), path=where,
     )
 
 

@@ -144,6 +144,10 @@ def run(
         "--model-option", metavar="KEY=VALUE",
         help="Model setting key=value, e.g. answers=FILE for the scripted model.")] = None,
     files: Files = None,
+    generation: Annotated[list[str] | None, typer.Option(
+        "--generation", metavar="KEY=VALUE",
+        help="Decoding override for every task, e.g. num_beams=1 or max_new_tokens=32 "
+        "(defaults: the task card's original settings, then the model card's).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed recorded in run.json.")] = 0,
 ) -> None:
     """Run a model on tasks: predictions are journaled as they arrive, then scored."""
@@ -151,7 +155,7 @@ def run(
 
     run_dir, metrics = run_command(
         model, tasks, _root_dir(data_root), batch_size, limit, output_dir, run_name,
-        options or [], model_options or [], files or [], seed)
+        options or [], model_options or [], files or [], seed, generation or [])
     for name, entry in metrics["tasks"].items():
         _warn_missing(name, entry, False)
     out.print(metrics_table(metrics["tasks"], title=f"Run {run_dir.name}"))
@@ -162,12 +166,17 @@ def run(
 def demo(
     output_dir: Annotated[Path, typer.Option(
         "--output-dir", help="Folder that receives the run directory.")] = Path("results/runs"),
+    replay: Annotated[bool, typer.Option(
+        "--replay", help="Replay the bundled saved answers instead of running the tiny model.")]
+    = False,
 ) -> None:
-    """Evaluate the bundled demo: real scoring and run machinery on shipped mini data sets."""
+    """Run the bundled demo: the tiny InfMLLM (random weights: its scores are near zero) on
+    shipped mini VQAv2 / OK-VQA / TextVQA / GQA sets, through the real run loop and scorers."""
     from infmllm_eval.commands import demo_command
 
-    run_dir, metrics = demo_command(output_dir)
-    out.print(metrics_table(metrics["tasks"], title="Demo (bundled data, replayed answers)"))
+    run_dir, metrics = demo_command(output_dir, replay)
+    what = "replayed answers" if replay else "infmllm-tiny, random weights"
+    out.print(metrics_table(metrics["tasks"], title=f"Demo (bundled data, {what})"))
     out.print(f"run directory: {run_dir}")
 
 

@@ -61,13 +61,16 @@ def model_rows() -> list[dict[str, str]]:
 
 
 def _specs(tasks: Sequence[str], data_root: Path, files: Sequence[str],
-           options: Sequence[str], model: ModelCard | None = None) -> list[TaskSpec]:
+           options: Sequence[str], model: ModelCard | None = None,
+           generation: Sequence[str] = ()) -> list[TaskSpec]:
     """Task specs for several tasks: with a model, ``--option`` applies to the tasks whose
     family has that option, and an option no selected task has is an error."""
     cards = resolve_tasks(list(tasks)) if tasks else list(task_cards().values())
     overrides = split_file_overrides(cards, parse_pairs(files, "--file"))
     user_options = parse_pairs(options, "--option")
-    specs = [build_task(c, data_root, overrides[c.name], user_options, model) for c in cards]
+    gen = parse_pairs(generation, "--generation")
+    specs = [build_task(c, data_root, overrides[c.name], user_options, model, gen)
+             for c in cards]
     known = {o.name for s in specs for o in s.family.options}
     for name in user_options:
         if name not in known:
@@ -144,10 +147,10 @@ def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[s
 def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: int,
                 limit: int | None, output_dir: Path, run_name: str | None,
                 options: Sequence[str], model_options: Sequence[str], files: Sequence[str],
-                seed: int) -> tuple[Path, dict[str, Any]]:
+                seed: int, generation: Sequence[str] = ()) -> tuple[Path, dict[str, Any]]:
     """`run`: resolve everything first (bad input fails before any model work), then run."""
     model_card = resolve_model(model)
-    specs = _specs(tasks, data_root, files, options, model_card)
+    specs = _specs(tasks, data_root, files, options, model_card, generation)
     model_opts = parse_pairs(model_options, "--model-option")
     bad_name = run_name is not None and (
         not run_name.strip() or "/" in run_name or run_name in {".", ".."})
@@ -156,7 +159,8 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     config = RunConfig(
         model=model, tasks=tuple(s.name for s in specs), data_root=str(data_root),
         batch_size=batch_size, limit=limit, options=parse_pairs(options, "--option"),
-        model_options=model_opts, files=parse_pairs(files, "--file"), seed=seed)
+        model_options=model_opts, files=parse_pairs(files, "--file"),
+        generation=parse_pairs(generation, "--generation"), seed=seed)
     adapter = create_adapter(model_card, model_opts)
     run_dir = output_dir / (run_name or new_run_id(model))
     return run_dir, run_evaluation(config, specs, adapter, run_dir, RichProgress())
@@ -170,8 +174,13 @@ def demo_root() -> Path:
     return Path(__file__).resolve().parent / "demo"
 
 
-def demo_command(output_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """`demo`: replay the bundled answers through the run loop and score them."""
+def demo_command(output_dir: Path, replay: bool = False) -> tuple[Path, dict[str, Any]]:
+    """`demo`: the tiny InfMLLM on the bundled data sets (or, with ``replay``, the bundled
+    saved answers replayed through the same run loop and scorers)."""
     root = demo_root()
-    return run_command("scripted", list(DEMO_TASKS), root / "data", 8, None, output_dir,
-                       new_run_id("demo"), [], [f"answers={root / 'predictions'}"], [], 0)
+    if replay:
+        return run_command("scripted", list(DEMO_TASKS), root / "data", 8, None, output_dir,
+                           new_run_id("demo-replay"), [], [f"answers={root / 'predictions'}"],
+                           [], 0)
+    return run_command("infmllm-tiny", list(DEMO_TASKS), root / "data", 8, None, output_dir,
+                       new_run_id("demo-tiny"), [], [], [], 0)

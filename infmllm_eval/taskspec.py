@@ -7,13 +7,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from infmllm_eval.cards import ModelCard, TaskCard
+from infmllm_eval.cards import ModelCard, TaskCard, generation_with
 from infmllm_eval.data import get_loader
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.registry import did_you_mean
 from infmllm_eval.tasks import get_family
 from infmllm_eval.tasks.base import Family, resolve_options
-from infmllm_eval.types import Sample
+from infmllm_eval.types import GenerationConfig, Sample
 
 DATA_ROOT_ENV = "INFMLLM_EVAL_DATA"
 
@@ -26,6 +26,7 @@ class TaskSpec:
     family: Family
     files: dict[str, Path]
     options: dict[str, str]
+    generation: GenerationConfig
 
     @property
     def name(self) -> str:
@@ -73,8 +74,10 @@ def split_file_overrides(
 def build_task(
     card: TaskCard, data_root: Path, file_overrides: Mapping[str, str] | None = None,
     options: Mapping[str, str] | None = None, model: ModelCard | None = None,
+    generation: Mapping[str, str] | None = None,
 ) -> TaskSpec:
-    """Resolve files (data root + card path, or the user's override) and options."""
+    """Resolve files (data root + card path, or the user's override), scoring options and
+    decoding settings (task card, then the model card's ``generation``, then ``generation``)."""
     overrides = dict(file_overrides or {})
     for key in overrides:
         if key not in card.files:
@@ -92,7 +95,11 @@ def build_task(
     resolved = resolve_options(family, card.options, user, card.path,
                                model.task_options if model else None,
                                model.path if model else "")
-    return TaskSpec(card, family, files, resolved)
+    gen = card.generation
+    if model is not None:
+        gen = generation_with(gen, model.generation, model.path)
+    gen = generation_with(gen, dict(generation or {}), "--generation")
+    return TaskSpec(card, family, files, resolved, gen)
 
 
 def missing_files(spec: TaskSpec) -> dict[str, Path]:

@@ -21,6 +21,7 @@ def readme_commands() -> list[str]:
 def test_ci_runs_the_readme_test_command() -> None:
     demo, tests = readme_commands()[:2]
     assert "infmllm-eval demo" in demo and "pip install ." in demo
+    assert "torch==" in demo and "torch==" in tests  # never an unpinned multi-GB CUDA torch
     assert "pytest" in tests
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests in ci.splitlines()

@@ -30,6 +30,7 @@ AdapterFactory = Callable[[ModelCard, Mapping[str, str]], ModelAdapter]
 # adapter name -> "module:factory"
 ADAPTERS: dict[str, str] = {
     "scripted": "infmllm_eval.adapters.scripted:create",
+    "infmllm": "infmllm_eval.adapters.infmllm:create",
 }
 
 

@@ -54,6 +54,7 @@ class RunConfig:
     options: dict[str, str] = field(default_factory=dict)
     model_options: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    generation: dict[str, str] = field(default_factory=dict)
     seed: int = 0
 
 
@@ -84,7 +85,7 @@ def generate_task(
     started, produced = time.perf_counter(), 0
     for batch in _batches(todo, batch_size):
         requests = [Request(s.key, s.image, spec.family.name, spec.family.request_fields(s),
-                            spec.card.generation) for s in batch]
+                            spec.generation) for s in batch]
         responses = model.generate(requests)
         if [r.key for r in responses] != [r.key for r in requests]:
             raise BadInputError(f"model {model.name} returned responses that do not match "
@@ -139,6 +140,7 @@ def run_evaluation(
         throughput = generate_task(spec, samples, model, journal, config.batch_size, progress)
         tasks[spec.name] = score_run_task(spec, samples, journal, run_dir)
         tasks[spec.name]["throughput"] = throughput
+        tasks[spec.name]["generation"] = asdict(spec.generation)
     metrics = {"run_id": run_dir.name, "model": config.model, "tasks": tasks}
     write_results(run_dir, metrics)
     return metrics

@@ -1,0 +1,23 @@
+"""The InfMLLM network (PyTorch + transformers): config, EVA ViT, pool-adapter, checkpoints."""
+
+from __future__ import annotations
+
+from infmllm_eval.modeling.config import InfMLLMConfig
+from infmllm_eval.modeling.loading import (
+    LoadReport,
+    checkpoint_sha256,
+    load_state_dict,
+    load_weights,
+)
+from infmllm_eval.modeling.model import InfMLLM, default_position_ids, left_pad
+
+__all__ = [
+    "InfMLLM",
+    "InfMLLMConfig",
+    "LoadReport",
+    "checkpoint_sha256",
+    "default_position_ids",
+    "left_pad",
+    "load_state_dict",
+    "load_weights",
+]

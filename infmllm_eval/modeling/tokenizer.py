@@ -1,0 +1,57 @@
+"""The LLaMA tokenizer, used the way the original code used the slow one: a SentencePiece
+model, text pieces encoded without special tokens, BOS/EOS added by the caller, and
+``pad = unk`` (id 0) for left padding. Reads ``tokenizer.model`` from a local folder only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sentencepiece as spm
+
+from infmllm_eval.errors import BadInputError
+
+TINY_TOKENIZER = Path(__file__).resolve().parent.parent / "assets" / "tiny_tokenizer"
+
+
+class SpTokenizer:
+    """Encode/decode with a SentencePiece model file (``tokenizer.model``)."""
+
+    def __init__(self, model_file: Path) -> None:
+        if not model_file.is_file():
+            raise BadInputError(f"tokenizer not found: {model_file} (expected a SentencePiece "
+                                "tokenizer.model in the model folder)")
+        self.path = model_file
+        try:
+            self.sp = spm.SentencePieceProcessor(model_file=str(model_file))
+        except (OSError, RuntimeError) as exc:
+            raise BadInputError(f"{model_file}: not a SentencePiece model ({exc})") from None
+        self.bos_id = int(self.sp.bos_id())
+        self.eos_id = int(self.sp.eos_id())
+        self.unk_id = int(self.sp.unk_id())
+        self.pad_id = self.unk_id
+        self.vocab_size = int(self.sp.get_piece_size())
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` without BOS/EOS (SentencePiece adds its dummy prefix space)."""
+        if not text:
+            return []
+        return list(self.sp.encode(text))
+
+    def decode(self, ids: list[int]) -> str:
+        """Text of generated ids, stopping at EOS and skipping BOS/pad."""
+        out = []
+        for token in ids:
+            if token == self.eos_id:
+                break
+            if token not in (self.bos_id, self.pad_id):
+                out.append(token)
+        return str(self.sp.decode(out))
+
+    def pieces(self, ids: list[int]) -> list[str]:
+        """The pieces of ``ids`` (for prompt snapshots and debugging)."""
+        return [str(self.sp.id_to_piece(i)) for i in ids]
+
+
+def load_tokenizer(location: Path) -> SpTokenizer:
+    """A tokenizer from a folder holding ``tokenizer.model`` (or that file itself)."""
+    return SpTokenizer(location / "tokenizer.model" if location.is_dir() else location)
