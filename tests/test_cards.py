@@ -94,3 +94,11 @@ def test_extra_card_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     write(tmp_path / "tasks", GOOD)
     monkeypatch.setenv("INFMLLM_EVAL_CARD_PATH", str(tmp_path))
     assert resolve_task("mini").size == 3
+
+
+def test_mission_example_groups() -> None:
+    names = [c.name for c in resolve_tasks("refcoco,vqav2")]  # groups keep the order given
+    assert sorted(names[:3]) == ["refcoco_testA", "refcoco_testB", "refcoco_val"]
+    assert names[3] == "vqav2_val"
+    assert {c.name for c in resolve_tasks("refcoco+")} == {
+        "refcocoplus_val", "refcocoplus_testA", "refcocoplus_testB"}
