@@ -9,6 +9,7 @@ from typing import Any
 from infmllm_eval.adapters import create_adapter
 from infmllm_eval.cards import ModelCard, model_cards, task_cards
 from infmllm_eval.catalog import resolve_model, resolve_task, resolve_tasks
+from infmllm_eval.data.images import DATA_URI_PREFIX
 from infmllm_eval.engine.run import RunConfig, run_evaluation
 from infmllm_eval.engine.store import new_run_id
 from infmllm_eval.errors import BadInputError, InfmllmEvalError
@@ -97,8 +98,9 @@ def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str],
                 count = f"{len(samples):,} / {spec.card.size:,}"
                 ok = ok and len(samples) == spec.card.size
                 if images and "images" not in absent:
-                    lost = sum(1 for p in {s.image for s in samples if s.image}
-                               if not Path(p).exists())
+                    image_files = {s.image for s in samples
+                             if s.image and not s.image.startswith(DATA_URI_PREFIX)}
+                    lost = sum(1 for p in image_files if not Path(p).exists())
                     if lost:
                         missing += f"\n{lost:,} image file(s)"
                         ok = False

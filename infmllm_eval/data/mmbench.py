@@ -1,0 +1,149 @@
+"""MMBench TSV files (``MMBench_DEV_EN.tsv`` ...), streamed with the csv module.
+
+Columns: index, question, hint, A..D (absent options empty or "nan"), answer, category,
+l2-category, image (base64, or the index of the row holding the image). The official files
+already carry the CircularEval passes as rows of their own (index >= 1,000,000, options
+shifted, own answer letter); they are used as given. Only for a file without any such row are
+the rotated passes generated (loader argument ``generate_passes``, default true).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from infmllm_eval.data.images import data_uri
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.metrics.choice import CIRCULAR_STRIDE, rotations
+from infmllm_eval.types import Sample, Scalar
+
+OPTION_LETTERS = "ABCDEFGHI"
+REQUIRED = ("index", "question", "image")
+_MAGIC = (("iVBORw0KGgo", "png"), ("R0lGOD", "gif"), ("UklGR", "webp"), ("Qk", "bmp"))
+
+
+def _absent(value: str | None) -> bool:
+    return value is None or not value.strip() or value.strip().lower() == "nan"
+
+
+def _image_kind(b64: str) -> str:
+    """The image type named in the data URI, from the first bytes of the payload."""
+    return next((kind for magic, kind in _MAGIC if b64.startswith(magic)), "jpeg")
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row by column name); a row with the wrong cell count is an error."""
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # base64 images are long cells
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, delimiter="\t")
+            header = [name.strip() for name in next(reader, [])]
+            lowered = {name.lower(): name for name in header}
+            missing = [name for name in REQUIRED if name not in lowered]
+            if missing:
+                raise BadInputError(f"{path}: missing column(s) {', '.join(missing)} "
+                                    f"(columns: {', '.join(header) or 'none'})")
+            names = [name.lower() for name in header]
+            for cells in reader:
+                if not any(cell.strip() for cell in cells):
+                    continue
+                if len(cells) != len(names):
+                    raise BadInputError(f"{path}: line {reader.line_num}: {len(cells)} cells, "
+                                        f"the header has {len(names)}")
+                yield reader.line_num, dict(zip(names, cells, strict=True))
+    except FileNotFoundError:
+        raise BadInputError(f"MMBench TSV not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except csv.Error as exc:
+        raise BadInputError(f"{path}: malformed TSV: {exc}") from None
+
+
+def _index(value: str, where: str) -> int:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number.is_integer() or number < 0:
+        raise BadInputError(f"{where}: 'index' must be a non-negative integer, got {value!r:.40}")
+    return int(number)
+
+
+def _flag(value: Scalar) -> bool:
+    return value.strip().lower() in ("1", "true", "yes") if isinstance(value, str) else bool(value)
+
+
+def _parse(row: dict[str, str], where: str) -> dict[str, Any]:
+    options = [(letter, row[letter.lower()].strip()) for letter in OPTION_LETTERS
+               if not _absent(row.get(letter.lower()))]
+    if len(options) < 2:
+        raise BadInputError(f"{where}: fewer than two options")
+    answer = None
+    if "answer" in row and not _absent(row["answer"]):
+        answer = row["answer"].strip().upper()
+        if answer not in {letter for letter, _ in options}:
+            raise BadInputError(f"{where}: answer {answer!r} is not one of its options "
+                                f"{', '.join(letter for letter, _ in options)}")
+    hint = "" if _absent(row.get("hint")) else row["hint"].strip()
+    image = row["image"].strip()
+    if not image:
+        raise BadInputError(f"{where}: empty image cell")
+    return {"index": _index(row["index"].strip(), where), "question": row["question"],
+            "hint": hint, "options": options, "answer": answer, "image": image,
+            "category": row.get("category", "").strip(),
+            "l2-category": (row.get("l2-category") or "").strip()}
+
+
+def _resolve_images(records: list[dict[str, Any]], path: Path) -> None:
+    """Replace each image cell by a data URI; a reference to another row's index gets that
+    row's URI object, so the passes of a question share one image string."""
+    by_index = {r["index"]: r for r in records}
+    uris: dict[str, str] = {}
+    for record in records:
+        cell, seen = record["image"], {record["index"]}
+        while len(cell) <= 64 and cell.isdigit():
+            target = by_index.get(int(cell))
+            if target is None or target["index"] in seen:
+                raise BadInputError(f"{path}: row index {record['index']}: image refers to "
+                                    f"row {cell}, which {'loops' if target else 'is absent'}")
+            seen.add(target["index"])
+            cell = target["image"]
+        if cell not in uris:
+            uris[cell] = data_uri(cell, _image_kind(cell))
+        record["uri"] = uris[cell]
+
+
+def _sample(index: int, record: dict[str, Any], options: list[tuple[str, str]],
+            answer: str | None) -> Sample:
+    fields = {"question": record["question"], "hint": record["hint"],
+              "options": [[letter, text] for letter, text in options]}
+    meta = {"group": index % CIRCULAR_STRIDE, "pass": index // CIRCULAR_STRIDE,
+            "category": record["category"], "l2-category": record["l2-category"]}
+    return Sample(index, record["uri"], fields, answer, meta)
+
+
+def load_mmbench(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
+    """Every row of the TSV at ``files['tsv']`` (plus generated passes, see the module doc)."""
+    path = files["tsv"]
+    records: list[dict[str, Any]] = []
+    first_line: dict[int, int] = {}
+    for line, row in _rows(path):
+        record = _parse(row, f"{path}: line {line}")
+        if record["index"] in first_line:
+            raise BadInputError(f"{path}: line {line}: duplicate index {record['index']} "
+                                f"(first at line {first_line[record['index']]})")
+        first_line[record["index"]] = line
+        records.append(record)
+    if not records:
+        raise BadInputError(f"{path}: no rows")
+    _resolve_images(records, path)
+    samples = [_sample(r["index"], r, r["options"], r["answer"]) for r in records]
+    has_copies = any(r["index"] >= CIRCULAR_STRIDE for r in records)
+    if not has_copies and _flag(args.get("generate_passes", True)):
+        for r in records:
+            for shift, (moved, answer) in enumerate(rotations(r["options"], r["answer"]), 1):
+                samples.append(_sample(r["index"] + shift * CIRCULAR_STRIDE, r, moved, answer))
+    return samples
