@@ -130,8 +130,9 @@ def run(
     tasks: Annotated[list[str], typer.Option(
         "--tasks", help="Tasks or groups, comma-separated, e.g. refcoco,vqav2.")],
     data_root: DataRoot = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1,
-                                            help="Requests per model call.")] = 8,
+    batch_size: Annotated[str, typer.Option(
+        "--batch-size", help="Requests per model call, or 'auto': start at 64 and halve "
+        "(keeping the batch) whenever the GPU runs out of memory.")] = "8",
     limit: Annotated[int | None, typer.Option("--limit", min=1,
                                               help="Only the first N samples per task.")] = None,
     output_dir: Annotated[Path, typer.Option(

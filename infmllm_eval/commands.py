@@ -146,7 +146,23 @@ def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[s
     return entry, target
 
 
-def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: int,
+AUTO_BATCH = 64
+
+
+def parse_batch_size(text: str | int) -> int:
+    """'auto' -> AUTO_BATCH (models halve on out-of-memory), else a positive integer."""
+    if text == "auto":
+        return AUTO_BATCH
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise BadInputError(f"--batch-size {text!r}: expected a positive integer or 'auto'")
+    return value
+
+
+def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: int | str,
                 limit: int | None, output_dir: Path, run_name: str | None,
                 options: Sequence[str], model_options: Sequence[str], files: Sequence[str],
                 seed: int, generation: Sequence[str] = ()) -> tuple[Path, dict[str, Any]]:
@@ -160,7 +176,8 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         raise BadInputError(f"--run-name {run_name!r}: use a plain folder name")
     config = RunConfig(
         model=model, tasks=tuple(s.name for s in specs), data_root=str(data_root),
-        batch_size=batch_size, limit=limit, options=parse_pairs(options, "--option"),
+        batch_size=parse_batch_size(batch_size), limit=limit,
+        options=parse_pairs(options, "--option"),
         model_options=model_opts, files=parse_pairs(files, "--file"),
         generation=parse_pairs(generation, "--generation"), seed=seed)
     adapter = create_adapter(model_card, model_opts)

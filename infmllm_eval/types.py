@@ -60,3 +60,4 @@ class Response:
 
     key: str
     text: str
+    tokens: int = 0  # generated tokens, when the model counts them

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ from torch import Tensor
 
 from infmllm_eval.cards import ModelCard
 from infmllm_eval.data.images import image_identity, load_image
+from infmllm_eval.engine.feature_cache import FeatureCache
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.modeling import (
     InfMLLM,
@@ -36,7 +40,23 @@ OPTIONS = {
     "prompt_style": "override the card's prompt style (multitask or chat)",
     "caption_prompt": "the caption instruction of this model",
     "strict": "'false' loads a checkpoint that does not match exactly (report in run.json)",
+    "feature_cache": "folder for an on-disk cache of visual tokens (keyed by checkpoint hash + "
+                     "preprocessing + image)",
+    "feature_cache_items": "visual tokens kept in memory (LRU) [default: 4096]",
 }
+
+
+@dataclass
+class Prepared:
+    """A batch after its CPU work: image keys, decoded pixels of uncached images, token ids."""
+
+    requests: list[Request]
+    keys: list[str]
+    pixels: dict[str, Tensor]
+    before: list[list[int]]
+    after: list[list[int]]
+
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -83,6 +103,19 @@ class InfMLLMAdapter:
             raise BadInputError(f"tokenizer {self.tokenizer.path} has {self.tokenizer.vocab_size}"
                                 f" pieces but the model's vocab is {self.config.vocab}")
         self.model, self.load_summary = self._build(options)
+        disk = options.get("feature_cache")
+        self.cache = FeatureCache(int(options.get("feature_cache_items", "4096")),
+                                  Path(disk) if disk else None, self._cache_namespace())
+        self.seen: set[str] = set()
+        self.vit_forwards = self.generated_tokens = 0
+        self.compute_s = 0.0
+        self.max_batch = 1 << 30
+        self.stop_ids = {self.tokenizer.eos_id, self.tokenizer.pad_id}
+
+    def _cache_namespace(self) -> str:
+        weights = checkpoint_sha256(self.weights) if self.weights else "random-init"
+        return json.dumps([weights, self.config.to_dict(), self.style.image_transform,
+                           str(self.dtype)], sort_keys=True)
 
     def _build(self, options: Mapping[str, str]) -> tuple[InfMLLM, str]:
         attn = options.get("attn", "sdpa")
@@ -106,48 +139,105 @@ class InfMLLMAdapter:
                 "device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."),
                 "architecture": self.config.to_dict()}
 
-    @torch.inference_mode()
-    def encode(self, refs: list[str]) -> Tensor:
-        """Visual tokens [N, p², hidden] of the given images (each decoded once)."""
-        size, transform = self.config.image_size, self.style.image_transform
-        pixels = torch.stack([preprocess(load_image(r), size, transform) for r in refs])
-        return self.model.encode_images(pixels.to(self.device, self.dtype))
+    def request_cost(self, req: Request) -> int:
+        """Prompt length in tokens: the engine sorts by it so batches pad little."""
+        return len(self.tokenizer.encode(self.style.render(req.family, req.fields).after))
 
-    def embed(self, requests: list[Request]) -> list[Tensor]:
-        """The embedding sequence of each request: [BOS] + before + image + after."""
-        refs: dict[str, int] = {}
+    def prepare(self, requests: list[Request]) -> Prepared:
+        """CPU work, safe in a worker thread: decode and preprocess the images that are not
+        cached yet, render and tokenize the prompts."""
+        keys, pixels = [], {}
+        size, transform = self.config.image_size, self.style.image_transform
         for req in requests:
             if req.image is None:
                 raise BadInputError(f"request {req.key}: InfMLLM needs an image")
-            refs.setdefault(image_identity(req.image), len(refs))
-        unique = {image_identity(r.image): r.image for r in requests if r.image}
-        visual = self.encode([unique[k] for k in refs])
-        seqs = []
-        for req in requests:
-            prompt = self.style.render(req.family, req.fields)
-            seqs.append(self.model.assemble_multitask(
-                self.tokenizer.encode(prompt.before), visual[refs[image_identity(req.image or "")]],
-                self.tokenizer.encode(prompt.after)))
-        return seqs
+            key = image_identity(req.image)
+            keys.append(key)
+            if key not in self.cache and key not in pixels:
+                pixels[key] = preprocess(load_image(req.image), size, transform)
+        prompts = [self.style.render(r.family, r.fields) for r in requests]
+        return Prepared(list(requests), keys, pixels,
+                        [self.tokenizer.encode(p.before) for p in prompts],
+                        [self.tokenizer.encode(p.after) for p in prompts])
 
     @torch.inference_mode()
+    def visual_tokens(self, prepared: Prepared) -> list[Tensor]:
+        """Tokens per request: each image through ViT + pool-adapter once (LRU-cached)."""
+        missing = [k for k in dict.fromkeys(prepared.keys) if self.cache.get(k) is None]
+        self.seen.update(prepared.keys)
+        if missing:
+            refs = dict(zip(prepared.keys, prepared.requests, strict=True))
+            size, transform = self.config.image_size, self.style.image_transform
+            batch = torch.stack([prepared.pixels[k] if k in prepared.pixels else
+                                 preprocess(load_image(refs[k].image or ""), size, transform)
+                                 for k in missing])
+            started = time.perf_counter()
+            tokens = self.model.encode_images(batch.to(self.device, self.dtype))
+            self.compute_s += time.perf_counter() - started
+            self.vit_forwards += len(missing)
+            for key, value in zip(missing, tokens, strict=True):
+                self.cache.put(key, value)
+        found = {k: self.cache.get(k) for k in dict.fromkeys(prepared.keys)}
+        return [t for t in (found[k] for k in prepared.keys) if t is not None]
+
+    @torch.inference_mode()
+    def run(self, prepared: Prepared) -> list[Response]:
+        """Generate for prepared requests (grouped by decoding settings)."""
+        visual = self.visual_tokens(prepared)
+        seqs = [self.model.assemble_multitask(b, v, a) for b, v, a in
+                zip(prepared.before, visual, prepared.after, strict=True)]
+        groups: dict[GenerationConfig, list[int]] = {}
+        for i, req in enumerate(prepared.requests):
+            groups.setdefault(req.generation, []).append(i)
+        outputs: dict[int, list[int]] = {}
+        for gen, rows in groups.items():
+            for row, ids in zip(rows, self._generate_rows([seqs[i] for i in rows], gen),
+                                strict=True):
+                outputs[row] = ids
+        responses = []
+        for i, req in enumerate(prepared.requests):
+            ids = outputs[i]
+            text = self.tokenizer.decode(ids).strip()
+            used = next((n for n, t in enumerate(ids) if t in self.stop_ids), len(ids))
+            self.generated_tokens += used
+            responses.append(Response(req.key, text, used))
+        return responses
+
     def generate(self, requests: list[Request]) -> list[Response]:
-        out: list[Response] = []
-        by_config: dict[GenerationConfig, list[int]] = {}
-        for i, req in enumerate(requests):
-            by_config.setdefault(req.generation, []).append(i)
-        texts: dict[int, str] = {}
-        for gen, rows in by_config.items():
-            batch = [requests[i] for i in rows]
-            embeds, mask = self.model.left_pad(self.embed(batch))
-            lm: Any = self.model.lm_model  # transformers' generate() is loosely typed
-            ids: Tensor = lm.generate(inputs_embeds=embeds, attention_mask=mask,
-                                      **self.generate_kwargs(gen))
-            for row, seq in zip(rows, ids.tolist(), strict=True):
-                texts[row] = self.tokenizer.decode(seq).strip()
-        for i, req in enumerate(requests):
-            out.append(Response(req.key, texts[i]))
-        return out
+        return self.run(self.prepare(requests))
+
+    def _generate_rows(self, seqs: list[Tensor], gen: GenerationConfig) -> list[list[int]]:
+        """Generated ids per sequence; a batch that runs out of GPU memory is halved and
+        retried (nothing is lost), and later batches are cut to the size that fitted."""
+        if len(seqs) > self.max_batch:
+            head, tail = seqs[:self.max_batch], seqs[self.max_batch:]
+            return self._generate_rows(head, gen) + self._generate_rows(tail, gen)
+        try:
+            return self._lm_generate(seqs, gen)
+        except torch.OutOfMemoryError:
+            if len(seqs) == 1:
+                raise BadInputError(f"model {self.name}: one request does not fit in memory "
+                                    "(lower max_new_tokens or use a smaller dtype)") from None
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            self.max_batch = max(1, len(seqs) // 2)
+            return self._generate_rows(seqs, gen)
+
+    def _lm_generate(self, seqs: list[Tensor], gen: GenerationConfig) -> list[list[int]]:
+        embeds, mask = self.model.left_pad(seqs)
+        lm: Any = self.model.lm_model  # transformers' generate() is loosely typed
+        started = time.perf_counter()
+        ids: Tensor = lm.generate(inputs_embeds=embeds, attention_mask=mask,
+                                  **self.generate_kwargs(gen))
+        self.compute_s += time.perf_counter() - started
+        rows: list[list[int]] = ids.tolist()
+        return rows
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for metrics.json: ViT forwards, unique images, model compute time."""
+        return {"vit_forwards": self.vit_forwards, "unique_images": len(self.seen),
+                "feature_cache_hits": self.cache.hits, "compute_s": round(self.compute_s, 3),
+                "generated_tokens": self.generated_tokens, "max_batch": self.max_batch}
 
     def generate_kwargs(self, gen: GenerationConfig) -> dict[str, Any]:
         """transformers generate() arguments for a request's decoding settings."""

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import io
+import os
 import warnings
 from pathlib import Path
 
@@ -38,10 +39,15 @@ def image_bytes(ref: str) -> bytes:
 
 
 def image_identity(ref: str) -> str:
-    """A short content-independent identity: the path itself, or a hash of an embedded image."""
+    """What makes two references the same image: path + size + mtime for a file (a changed
+    file is a new image), a hash of the bytes for an embedded one."""
     if ref.startswith(DATA_URI_PREFIX):
         return "sha1:" + hashlib.sha1(ref.encode("ascii", "ignore")).hexdigest()
-    return ref
+    try:
+        st = os.stat(ref)
+    except OSError:
+        return ref
+    return f"{ref}|{st.st_size}|{st.st_mtime_ns}"
 
 
 def load_image(ref: str) -> Image.Image:

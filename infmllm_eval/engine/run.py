@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from infmllm_eval.adapters import ModelAdapter
+from infmllm_eval.engine.batching import plan_batches, prefetched
 from infmllm_eval.engine.journal import Journal
 from infmllm_eval.engine.store import file_sha256, read_json_file, write_results, write_run_json
 from infmllm_eval.errors import BadInputError
@@ -58,11 +58,6 @@ class RunConfig:
     seed: int = 0
 
 
-def _batches(items: Sequence[Sample], size: int) -> Iterator[Sequence[Sample]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 def _check_resume(run_dir: Path, config: dict[str, Any]) -> None:
     previous = read_json_file(run_dir / "run.json").get("config", {})
     changed = sorted(k for k in set(config) | set(previous) if config.get(k) != previous.get(k))
@@ -78,26 +73,44 @@ def generate_task(
     spec: TaskSpec, samples: list[Sample], model: ModelAdapter, journal: Journal,
     batch_size: int, progress: Progress,
 ) -> dict[str, Any]:
-    """Send the samples not yet journaled to the model; returns throughput figures."""
+    """Send the samples not yet journaled to the model, in batches sorted by prompt length
+    within a window (when the model can tell), with the next batches' CPU work (image
+    decoding, tokenisation) prefetched in a worker thread. Returns throughput figures."""
     done = journal.read()
     todo = [s for s in samples if s.key not in done]
     progress.start(spec.name, len(samples), len(samples) - len(todo))
-    started, produced = time.perf_counter(), 0
-    for batch in _batches(todo, batch_size):
-        requests = [Request(s.key, s.image, spec.family.name, spec.family.request_fields(s),
-                            spec.generation) for s in batch]
-        responses = model.generate(requests)
-        if [r.key for r in responses] != [r.key for r in requests]:
+    ids = {s.key: s.id for s in todo}
+    requests = [Request(s.key, s.image, spec.family.name, spec.family.request_fields(s),
+                        spec.generation) for s in todo]
+    cost = getattr(model, "request_cost", None)
+    batches = plan_batches(requests, batch_size, cost, window=8 * batch_size)
+    prepare = getattr(model, "prepare", None)
+    before = _stats(model)
+    started, produced, tokens = time.perf_counter(), 0, 0
+    for batch, prepared in prefetched(batches, prepare or (lambda b: b)):
+        responses = model.run(prepared) if prepare else model.generate(batch)  # type: ignore[attr-defined]
+        if [r.key for r in responses] != [r.key for r in batch]:
             raise BadInputError(f"model {model.name} returned responses that do not match "
                                 f"its requests (task {spec.name})")
-        journal.append([(s.id, r.text) for s, r in zip(batch, responses, strict=True)])
+        journal.append([(ids[r.key], r.text) for r in responses])
         produced += len(batch)
+        tokens += sum(r.tokens for r in responses)
         progress.advance(len(batch))
     progress.finish()
     wall = time.perf_counter() - started
+    after = _stats(model)
     return {"generated": produced, "resumed": len(samples) - len(todo), "wall_s": round(wall, 3),
             "samples_per_s": round(produced / wall, 2) if wall > 0 and produced else None,
-            "dropped_torn_line": journal.dropped_torn_line}
+            "tokens_per_s": round(tokens / wall, 1) if wall > 0 and tokens else None,
+            "dropped_torn_line": journal.dropped_torn_line,
+            **{k: v - before.get(k, 0) for k, v in after.items() if isinstance(v, int | float)
+               and k not in ("max_batch", "unique_images")},
+            "unique_images": len({r.image for r in requests if r.image})}
+
+
+def _stats(model: ModelAdapter) -> dict[str, Any]:
+    stats = getattr(model, "stats", None)
+    return dict(stats()) if stats else {}
 
 
 def score_run_task(spec: TaskSpec, samples: list[Sample], journal: Journal,
@@ -141,6 +154,7 @@ def run_evaluation(
         tasks[spec.name] = score_run_task(spec, samples, journal, run_dir)
         tasks[spec.name]["throughput"] = throughput
         tasks[spec.name]["generation"] = asdict(spec.generation)
-    metrics = {"run_id": run_dir.name, "model": config.model, "tasks": tasks}
+    metrics = {"run_id": run_dir.name, "model": config.model, "engine": _stats(model),
+               "tasks": tasks}
     write_results(run_dir, metrics)
     return metrics
