@@ -131,6 +131,14 @@ def test_each_image_through_the_vit_once(tiny: InfMLLMAdapter) -> None:
     assert [r.text for r in fresh.generate(reqs)] == naive
 
 
+def test_cache_smaller_than_a_batch(tiny: InfMLLMAdapter) -> None:
+    small = create_adapter(resolve_model("infmllm-tiny"), {"feature_cache_items": "1"})
+    assert isinstance(small, InfMLLMAdapter)
+    reqs = many_requests(6, 1)  # 6 distinct images, a cache of 1
+    assert [r.text for r in small.generate(reqs)] == [r.text for r in tiny.generate(reqs)]
+    assert len(small.cache) == 1
+
+
 def test_run_records_engine_counters(cli: Callable[..., CliResult], tmp_path: Path) -> None:
     res = cli("run", "--model", "infmllm-tiny", "--tasks", "vqav2_val", "--data-root", str(DATA),
               "--output-dir", str(tmp_path), "--run-name", "r", "--batch-size", "auto",

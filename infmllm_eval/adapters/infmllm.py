@@ -163,7 +163,12 @@ class InfMLLMAdapter:
     @torch.inference_mode()
     def visual_tokens(self, prepared: Prepared) -> list[Tensor]:
         """Tokens per request: each image through ViT + pool-adapter once (LRU-cached)."""
-        missing = [k for k in dict.fromkeys(prepared.keys) if self.cache.get(k) is None]
+        local: dict[str, Tensor] = {}
+        for key in dict.fromkeys(prepared.keys):
+            cached = self.cache.get(key)
+            if cached is not None:
+                local[key] = cached
+        missing = [k for k in dict.fromkeys(prepared.keys) if k not in local]
         self.seen.update(prepared.keys)
         if missing:
             refs = dict(zip(prepared.keys, prepared.requests, strict=True))
@@ -176,9 +181,9 @@ class InfMLLMAdapter:
             self.compute_s += time.perf_counter() - started
             self.vit_forwards += len(missing)
             for key, value in zip(missing, tokens, strict=True):
-                self.cache.put(key, value)
-        found = {k: self.cache.get(k) for k in dict.fromkeys(prepared.keys)}
-        return [t for t in (found[k] for k in prepared.keys) if t is not None]
+                self.cache.put(key, value)  # the cache may be smaller than one batch:
+                local[key] = value          # this batch keeps its own tokens regardless
+        return [local[k] for k in prepared.keys]
 
     @torch.inference_mode()
     def run(self, prepared: Prepared) -> list[Response]:
