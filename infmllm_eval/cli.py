@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from infmllm_eval import __version__
-from infmllm_eval.errors import EXIT_BAD_INPUT, InfmllmEvalError
+from infmllm_eval.errors import EXIT_BAD_INPUT, BadInputError, InfmllmEvalError
 from infmllm_eval.ui import err, metrics_table, out
 
 app = typer.Typer(
@@ -126,9 +126,10 @@ def score(
 
 @app.command()
 def run(
-    model: Annotated[str, typer.Option("--model", help="Model card name (`list models`).")],
-    tasks: Annotated[list[str], typer.Option(
-        "--tasks", help="Tasks or groups, comma-separated, e.g. refcoco,vqav2.")],
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Model card name (`list models`).")] = None,
+    tasks: Annotated[list[str] | None, typer.Option(
+        "--tasks", help="Tasks or groups, comma-separated, e.g. refcoco,vqav2.")] = None,
     data_root: DataRoot = None,
     batch_size: Annotated[str, typer.Option(
         "--batch-size", help="Requests per model call, or 'auto': start at 64 and halve "
@@ -138,8 +139,18 @@ def run(
     output_dir: Annotated[Path, typer.Option(
         "--output-dir", help="Folder that receives the run directory.")] = Path("results/runs"),
     run_name: Annotated[str | None, typer.Option(
-        "--run-name", help="Run directory name \\[default: <model>-<UTC time>]; an existing run "
-        "of the same configuration is resumed.")] = None,
+        "--run-name", help="Run directory name \\[default: <model>-<hash of the configuration>, "
+        "so rerunning the same command resumes it].")] = None,
+    new_run: Annotated[bool, typer.Option(
+        "--new-run", help="Start a fresh, timestamped run directory instead of resuming.")]
+    = False,
+    resume: Annotated[Path | None, typer.Option(
+        "--resume", metavar="RUN_DIR", help="Resume RUN_DIR with the configuration in its "
+        "run.json (finished samples are skipped).")] = None,
+    on_image_error: Annotated[str, typer.Option(
+        "--on-image-error", help="fail: stop at the first unreadable image, naming the sample; "
+        "skip: record the sample as failed (scored wrong, listed in metrics.json) and go on.")]
+    = "fail",
     options: Options = None,
     model_options: Annotated[list[str] | None, typer.Option(
         "--model-option", metavar="KEY=VALUE",
@@ -151,12 +162,20 @@ def run(
         "(defaults: the task card's original settings, then the model card's).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed recorded in run.json.")] = 0,
 ) -> None:
-    """Run a model on tasks: predictions are journaled as they arrive, then scored."""
-    from infmllm_eval.commands import run_command
+    """Run a model on tasks: predictions are journaled as they arrive (a crash loses nothing:
+    rerun the same command to resume), then scored."""
+    from infmllm_eval.commands import resume_command, run_command
 
-    run_dir, metrics = run_command(
-        model, tasks, _root_dir(data_root), batch_size, limit, output_dir, run_name,
-        options or [], model_options or [], files or [], seed, generation or [])
+    if resume is not None:
+        run_dir, metrics = resume_command(resume, None if batch_size == "8" else batch_size,
+                                          on_image_error)
+    elif model is None or not tasks:
+        raise BadInputError("run needs --model and --tasks (or --resume RUN_DIR)")
+    else:
+        run_dir, metrics = run_command(
+            model, tasks, _root_dir(data_root), batch_size, limit, output_dir, run_name,
+            options or [], model_options or [], files or [], seed, generation or [], new_run,
+            on_image_error)
     for name, entry in metrics["tasks"].items():
         _warn_missing(name, entry, False)
     out.print(metrics_table(metrics["tasks"], title=f"Run {run_dir.name}"))

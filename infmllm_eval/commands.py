@@ -10,8 +10,8 @@ from infmllm_eval.adapters import create_adapter
 from infmllm_eval.cards import ModelCard, model_cards, task_cards
 from infmllm_eval.catalog import resolve_model, resolve_task, resolve_tasks
 from infmllm_eval.data.images import DATA_URI_PREFIX
-from infmllm_eval.engine.run import RunConfig, run_evaluation
-from infmllm_eval.engine.store import new_run_id
+from infmllm_eval.engine.run import ON_IMAGE_ERROR, RunConfig, run_evaluation, run_identity
+from infmllm_eval.engine.store import file_sha256, new_run_id, read_json_file
 from infmllm_eval.errors import BadInputError, InfmllmEvalError
 from infmllm_eval.jsonio import no_gc, write_json
 from infmllm_eval.predictions import read_prediction_source
@@ -165,8 +165,13 @@ def parse_batch_size(text: str | int) -> int:
 def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: int | str,
                 limit: int | None, output_dir: Path, run_name: str | None,
                 options: Sequence[str], model_options: Sequence[str], files: Sequence[str],
-                seed: int, generation: Sequence[str] = ()) -> tuple[Path, dict[str, Any]]:
-    """`run`: resolve everything first (bad input fails before any model work), then run."""
+                seed: int, generation: Sequence[str] = (), new_run: bool = False,
+                on_image_error: str = "fail") -> tuple[Path, dict[str, Any]]:
+    """`run`: resolve everything first (bad input fails before any model work), then run.
+
+    The run directory is ``--run-name``, else ``<model>-<hash of the configuration>``: the
+    same command finds its own run and resumes it; ``new_run`` starts a fresh, timestamped
+    one."""
     model_card = resolve_model(model)
     specs = _specs(tasks, data_root, files, options, model_card, generation)
     model_opts = parse_pairs(model_options, "--model-option")
@@ -179,10 +184,29 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         batch_size=parse_batch_size(batch_size), limit=limit,
         options=parse_pairs(options, "--option"),
         model_options=model_opts, files=parse_pairs(files, "--file"),
-        generation=parse_pairs(generation, "--generation"), seed=seed)
+        generation=parse_pairs(generation, "--generation"), seed=seed,
+        on_image_error=on_image_error)
+    if on_image_error not in ON_IMAGE_ERROR:
+        raise BadInputError(f"--on-image-error {on_image_error!r}: expected fail or skip")
+    name = run_name or (new_run_id(model) if new_run else f"{model}-{run_identity(config)}")
+    run_dir = output_dir / name
     adapter = create_adapter(model_card, model_opts)
-    run_dir = output_dir / (run_name or new_run_id(model))
-    return run_dir, run_evaluation(config, specs, adapter, run_dir, RichProgress())
+    info = {"model_card_sha256": file_sha256(model_card.path)}
+    return run_dir, run_evaluation(config, specs, adapter, run_dir, RichProgress(), info)
+
+
+def resume_command(run_dir: Path, batch_size: int | str | None,
+                   on_image_error: str) -> tuple[Path, dict[str, Any]]:
+    """`run --resume RUN_DIR`: the same configuration as recorded in its run.json."""
+    if not (run_dir / "run.json").is_file():
+        raise BadInputError(f"--resume {run_dir}: no run.json there (not a run directory)")
+    cfg = read_json_file(run_dir / "run.json").get("config", {})
+    pairs = {k: [f"{a}={b}" for a, b in cfg.get(k, {}).items()]
+             for k in ("options", "model_options", "files", "generation")}
+    return run_command(cfg["model"], cfg["tasks"], Path(cfg["data_root"]),
+                       batch_size or cfg.get("batch_size", 8), cfg.get("limit"), run_dir.parent,
+                       run_dir.name, pairs["options"], pairs["model_options"], pairs["files"],
+                       cfg.get("seed", 0), pairs["generation"], False, on_image_error)
 
 
 DEMO_TASKS = ("vqav2_val", "okvqa_val", "textvqa_val", "gqa_testdev_balanced")

@@ -15,6 +15,7 @@ from infmllm_eval.engine.journal import Journal
 from infmllm_eval.engine.run import RunConfig, run_evaluation
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.predictions import read_predictions
+from infmllm_eval.types import Request, Response
 from infmllm_eval.taskspec import build_task
 from tests.conftest import CliResult
 
@@ -30,10 +31,10 @@ def demo_answers() -> dict[str, str]:
 
 
 def run_demo(run_dir: Path, adapter: ScriptedAdapter, batch_size: int = 8,
-             tasks: str = "vqa") -> dict[str, object]:
+             tasks: str = "vqa", seed: int = 0) -> dict[str, object]:
     specs = [build_task(c, DATA) for c in resolve_tasks(tasks)]
     config = RunConfig(model="scripted", tasks=tuple(s.name for s in specs),
-                       data_root=str(DATA), batch_size=batch_size)
+                       data_root=str(DATA), batch_size=batch_size, seed=seed)
     return run_evaluation(config, specs, adapter, run_dir)
 
 
@@ -99,17 +100,30 @@ def test_resume_skips_journaled_samples(tmp_path: Path) -> None:
         assert tasks_b[name]["throughput"]["resumed"] == entry["n_samples"]
 
 
+class Crashing(ScriptedAdapter):
+    """Dies (like a killed process) on its third call."""
+
+    def generate(self, requests: list[Request]) -> list[Response]:
+        if len(self.calls) == 2:
+            raise KeyboardInterrupt
+        return super().generate(requests)
+
+
 def test_interrupted_run_keeps_finished_batches(tmp_path: Path) -> None:
     answers = demo_answers()
-    partial = {k: v for k, v in answers.items()
-               if not k.isdigit() or not 4_200_012 < int(k) < 4_300_000}
-    with pytest.raises(BadInputError, match="no saved answer for id"):
-        run_demo(tmp_path / "r", ScriptedAdapter(partial), batch_size=4, tasks="vqav2_val")
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(tmp_path / "r", Crashing(answers), batch_size=4, tasks="vqav2_val")
     kept = Journal(tmp_path / "r" / "predictions" / "vqav2_val.jsonl").read()
-    assert 0 < len(kept) < 24
+    assert len(kept) == 8  # two batches of 4 were journaled before the crash
     resumed = ScriptedAdapter(answers)
     run_demo(tmp_path / "r", resumed, batch_size=4, tasks="vqav2_val")
     assert sum(resumed.calls) == 24 - len(kept)
+
+
+def test_missing_answer_names_the_sample(tmp_path: Path) -> None:
+    partial = {k: v for k, v in demo_answers().items() if k != "4200013"}
+    with pytest.raises(BadInputError, match="sample 4200013: scripted model: no saved answer"):
+        run_demo(tmp_path / "r", ScriptedAdapter(partial), batch_size=4, tasks="vqav2_val")
 
 
 def test_torn_last_line_is_dropped(tmp_path: Path) -> None:
@@ -123,8 +137,12 @@ def test_torn_last_line_is_dropped(tmp_path: Path) -> None:
 
 def test_changed_configuration_is_refused(tmp_path: Path) -> None:
     run_demo(tmp_path / "r", ScriptedAdapter(demo_answers()), tasks="vqav2_val")
-    with pytest.raises(BadInputError, match="batch_size: 8 -> 3"):
-        run_demo(tmp_path / "r", ScriptedAdapter(demo_answers()), batch_size=3,
+    # the batch size does not change outputs: resuming with another one is fine
+    run_demo(tmp_path / "r", ScriptedAdapter(demo_answers()), batch_size=3, tasks="vqav2_val")
+    with pytest.raises(BadInputError, match=r"seed: 0 -> 1.*--new-run"):
+        run_demo(tmp_path / "r", ScriptedAdapter(demo_answers()), tasks="vqav2_val", seed=1)
+    with pytest.raises(BadInputError, match="model answers_sha256 changed"):
+        run_demo(tmp_path / "r", ScriptedAdapter({**demo_answers(), "4200001": "x"}),
                  tasks="vqav2_val")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,8 +21,9 @@ class ScriptedAdapter:
     """
 
     def __init__(self, answers: Mapping[str, str], default: str | None = None,
-                 source: str = "") -> None:
+                 source: str = "", delay: float = 0.0) -> None:
         self.name = "scripted"
+        self.delay = delay
         self.answers = dict(answers)
         self.default = default
         self.source = source
@@ -29,6 +31,8 @@ class ScriptedAdapter:
 
     def generate(self, requests: list[Request]) -> list[Response]:
         self.calls.append(len(requests))
+        if self.delay:
+            time.sleep(self.delay)
         out = []
         for req in requests:
             text = self.answers.get(req.key, self.default)
@@ -57,11 +61,16 @@ def _answer_files(path: Path) -> list[Path]:
 
 def create(card: ModelCard, options: Mapping[str, str]) -> ScriptedAdapter:
     """Options: ``answers`` (a predictions file, or a folder of ``*.jsonl`` files such as a
-    run's predictions/), ``default`` (the answer for ids not found)."""
-    unknown = set(options) - {"answers", "default"}
+    run's predictions/), ``default`` (the answer for ids not found), ``delay`` (seconds per
+    call, to stand in for a slow model in tests)."""
+    unknown = set(options) - {"answers", "default", "delay"}
     if unknown:
         raise BadInputError(f"model {card.name}: unknown option(s) {', '.join(sorted(unknown))} "
-                            "(options: answers, default)")
+                            "(options: answers, default, delay)")
+    try:
+        delay = float(options.get("delay", "0"))
+    except ValueError:
+        raise BadInputError(f"model {card.name}: delay must be a number of seconds") from None
     answers: dict[str, str] = {}
     if options.get("answers"):
         for file in _answer_files(Path(options["answers"])):
@@ -73,4 +82,4 @@ def create(card: ModelCard, options: Mapping[str, str]) -> ScriptedAdapter:
     elif "default" not in options:
         raise BadInputError(f"model {card.name}: set --model-option answers=FILE_OR_DIR "
                             "(or default=TEXT)")
-    return ScriptedAdapter(answers, options.get("default"), options.get("answers", ""))
+    return ScriptedAdapter(answers, options.get("default"), options.get("answers", ""), delay)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +19,7 @@ from infmllm_eval.errors import BadInputError
 from infmllm_eval.jsonio import write_json
 from infmllm_eval.scoring import score_task
 from infmllm_eval.taskspec import TaskSpec, load_samples
-from infmllm_eval.types import Request, Sample
+from infmllm_eval.types import Request, Response, Sample
 
 
 class Progress(Protocol):
@@ -56,22 +59,49 @@ class RunConfig:
     files: dict[str, str] = field(default_factory=dict)
     generation: dict[str, str] = field(default_factory=dict)
     seed: int = 0
+    on_image_error: str = "fail"
 
 
-def _check_resume(run_dir: Path, config: dict[str, Any]) -> None:
-    previous = read_json_file(run_dir / "run.json").get("config", {})
-    changed = sorted(k for k in set(config) | set(previous) if config.get(k) != previous.get(k))
-    if changed:
-        detail = "; ".join(f"{k}: {previous.get(k)!r} -> {config.get(k)!r}" for k in changed)
+# settings that do not change the outputs (greedy decoding is batch invariant): a run may be
+# resumed with other values
+RESUME_FREE = ("batch_size", "on_image_error")
+ON_IMAGE_ERROR = ("fail", "skip")
+
+
+def run_identity(config: RunConfig) -> str:
+    """A short hash of what defines a run's outputs: the default run directory name, so that
+    the same command finds (and resumes) its own run."""
+    cfg = {k: v for k, v in asdict(config).items() if k not in RESUME_FREE}
+    return hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+MODEL_IDENTITY = ("adapter", "checkpoint_sha256", "prompt_style", "dtype", "architecture",
+                  "model_card_sha256", "answers_sha256")
+
+
+def _check_resume(run_dir: Path, config: dict[str, Any], cards: dict[str, str],
+                  model: dict[str, Any]) -> None:
+    """Refuse to resume a run whose configuration, task cards or model changed."""
+    previous = read_json_file(run_dir / "run.json")
+    before = previous.get("config", {})
+    changes = [f"{k}: {before.get(k)!r} -> {config.get(k)!r}"
+               for k in sorted(set(config) | set(before))
+               if k not in RESUME_FREE and config.get(k) != before.get(k)]
+    changes += [f"task card {name} changed" for name, sha in cards.items()
+                if previous.get("cards", {}).get(name, sha) != sha]
+    old_model = previous.get("model", {})
+    changes += [f"model {k} changed" for k in MODEL_IDENTITY
+                if k in model and k in old_model and model[k] != old_model[k]]
+    if changes:
         raise BadInputError(
-            f"{run_dir} holds a run with a different configuration ({detail}); "
-            "choose another --run-name to start a new run"
+            f"{run_dir} holds a run with a different setup ({'; '.join(changes)}); "
+            "pass --new-run to start a fresh run directory"
         )
 
 
 def generate_task(
     spec: TaskSpec, samples: list[Sample], model: ModelAdapter, journal: Journal,
-    batch_size: int, progress: Progress,
+    batch_size: int, progress: Progress, on_image_error: str = "fail",
 ) -> dict[str, Any]:
     """Send the samples not yet journaled to the model, in batches sorted by prompt length
     within a window (when the model can tell), with the next batches' CPU work (image
@@ -87,16 +117,17 @@ def generate_task(
     prepare = getattr(model, "prepare", None)
     before = _stats(model)
     started, produced, tokens = time.perf_counter(), 0, 0
-    for batch, prepared in prefetched(batches, prepare or (lambda b: b)):
-        responses = model.run(prepared) if prepare else model.generate(batch)  # type: ignore[attr-defined]
+    for batch, prepared in prefetched(batches, _guarded(prepare)):
+        responses, errors = _answer(model, batch, prepared, on_image_error, spec.name)
         if [r.key for r in responses] != [r.key for r in batch]:
             raise BadInputError(f"model {model.name} returned responses that do not match "
                                 f"its requests (task {spec.name})")
-        journal.append([(ids[r.key], r.text) for r in responses])
+        journal.append([(ids[r.key], r.text) for r in responses], errors)
         produced += len(batch)
         tokens += sum(r.tokens for r in responses)
         progress.advance(len(batch))
     progress.finish()
+    journal.canonicalize([s.id for s in samples])
     wall = time.perf_counter() - started
     after = _stats(model)
     return {"generated": produced, "resumed": len(samples) - len(todo), "wall_s": round(wall, 3),
@@ -106,6 +137,46 @@ def generate_task(
             **{k: v - before.get(k, 0) for k, v in after.items() if isinstance(v, int | float)
                and k not in ("max_batch", "unique_images")},
             "unique_images": len({r.image for r in requests if r.image})}
+
+
+def _guarded(prepare: Callable[[list[Request]], Any] | None) -> Callable[[list[Request]], Any]:
+    """The model's CPU-side preparation, with a bad input captured instead of raised (so the
+    batch can be retried one request at a time to find the sample)."""
+    def run(batch: list[Request]) -> Any:
+        if prepare is None:
+            return batch
+        try:
+            return prepare(batch)
+        except BadInputError as exc:
+            return exc
+    return run
+
+
+def _answer(model: ModelAdapter, batch: list[Request], prepared: Any, on_error: str,
+            task: str) -> tuple[list[Response], dict[str, str]]:
+    """Responses of a batch. When an input of the batch is bad (an unreadable image …), each
+    request is retried alone: with ``fail`` the first bad sample stops the run, named; with
+    ``skip`` it is answered with '' and its error (scored wrong, listed in metrics.json)."""
+    if not isinstance(prepared, BadInputError):
+        try:
+            runner = getattr(model, "run", None)
+            if runner is not None and prepared is not batch:
+                return list(runner(prepared)), {}
+            return model.generate(batch), {}
+        except BadInputError:
+            pass
+    responses, errors = [], {}
+    for req in batch:
+        try:
+            responses.append(model.generate([req])[0])
+        except BadInputError as exc:
+            if on_error == "fail":
+                raise BadInputError(f"task {task}, sample {req.key}: {exc} "
+                                    "(--on-image-error skip records it as failed and goes on)"
+                                    ) from None
+            responses.append(Response(req.key, ""))
+            errors[req.key] = str(exc)
+    return responses, errors
 
 
 def _stats(model: ModelAdapter) -> dict[str, Any]:
@@ -124,6 +195,7 @@ def score_run_task(spec: TaskSpec, samples: list[Sample], journal: Journal,
         return {"submission": str(path.relative_to(run_dir)), "n_samples": len(samples),
                 "n_missing": len(missing), "variant": dict(spec.options)}
     entry = score_task(spec, samples, preds, missing=missing)
+    entry["failed"] = {"count": len(journal.failed), "errors": dict(journal.failed)}
     if getattr(spec.family, "always_submit", False):  # e.g. captions: official result file too
         path = run_dir / "submissions" / f"{spec.name}.json"
         write_json(path, spec.family.submission(samples, preds, spec.options))
@@ -133,24 +205,25 @@ def score_run_task(spec: TaskSpec, samples: list[Sample], journal: Journal,
 
 def run_evaluation(
     config: RunConfig, specs: list[TaskSpec], model: ModelAdapter, run_dir: Path,
-    progress: Progress | None = None,
+    progress: Progress | None = None, model_info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Generate (resuming what is journaled), score, and write the run directory."""
     progress = progress or NoProgress()
+    if config.on_image_error not in ON_IMAGE_ERROR:
+        raise BadInputError(f"--on-image-error {config.on_image_error!r}: expected fail or skip")
     cfg = asdict(config) | {"tasks": list(config.tasks)}
+    cards = {s.name: file_sha256(s.card.path) for s in specs}
+    provenance = dict(model.provenance()) | dict(model_info or {})
     if (run_dir / "run.json").exists():
-        _check_resume(run_dir, cfg)
+        _check_resume(run_dir, cfg, cards, provenance)
     random.seed(config.seed)
-    write_run_json(run_dir, cfg, {
-        "cards": {s.name: file_sha256(s.card.path) for s in specs},
-        "model": model.provenance(),
-        "seed": config.seed,
-    })
+    write_run_json(run_dir, cfg, {"cards": cards, "model": provenance, "seed": config.seed})
     loaded = [(spec, load_samples(spec, config.limit)) for spec in specs]
     tasks: dict[str, Any] = {}
     for spec, samples in loaded:
         journal = Journal(run_dir / "predictions" / f"{spec.name}.jsonl")
-        throughput = generate_task(spec, samples, model, journal, config.batch_size, progress)
+        throughput = generate_task(spec, samples, model, journal, config.batch_size, progress,
+                                   config.on_image_error)
         tasks[spec.name] = score_run_task(spec, samples, journal, run_dir)
         tasks[spec.name]["throughput"] = throughput
         tasks[spec.name]["generation"] = asdict(spec.generation)
