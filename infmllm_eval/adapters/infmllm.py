@@ -29,7 +29,8 @@ from infmllm_eval.modeling.tokenizer import TINY_TOKENIZER, SpTokenizer, load_to
 from infmllm_eval.types import GenerationConfig, Request, Response
 
 OPTIONS = {
-    "weights": "checkpoint file or folder (original .pth, safetensors, sharded index)",
+    "weights": "checkpoint file or folder (original .pth, safetensors, sharded index); "
+               "'package:REL' is a file shipped inside infmllm_eval",
     "tokenizer": "folder or file of the SentencePiece tokenizer [default: the weights folder; "
                  "'tiny' = the bundled tiny tokenizer]",
     "init": "'random' builds seeded random weights (tiny test models only)",
@@ -69,6 +70,17 @@ def _device_and_dtype(options: Mapping[str, str]) -> tuple[torch.device, torch.d
     return device, DTYPES[name]
 
 
+PACKAGE_PREFIX = "package:"
+
+
+def resolve_packaged(path: str | None) -> str | None:
+    """``package:toy/weights.safetensors`` → a file shipped inside the installed package (model
+    cards of bundled models use it, so they work after a non-editable install)."""
+    if path and path.startswith(PACKAGE_PREFIX):
+        return str(Path(__file__).resolve().parent.parent / path.removeprefix(PACKAGE_PREFIX))
+    return path
+
+
 def _tokenizer(options: Mapping[str, str], weights: str | None) -> SpTokenizer:
     choice = options.get("tokenizer", "")
     if choice == "tiny":
@@ -94,7 +106,7 @@ class InfMLLMAdapter:
         self.style: PromptStyle = get_style(options.get("prompt_style") or card.prompt_style,
                                             options.get("caption_prompt"))
         self.device, self.dtype = _device_and_dtype(options)
-        self.weights = options.get("weights") or None
+        self.weights = resolve_packaged(options.get("weights") or None)
         if self.weights is None and options.get("init") != "random":
             raise BadInputError(f"model {self.name}: set --model-option weights=PATH "
                                 "(a local checkpoint; nothing is downloaded)")
