@@ -176,6 +176,8 @@ def run(
             model, tasks, _root_dir(data_root), batch_size, limit, output_dir, run_name,
             options or [], model_options or [], files or [], seed, generation or [], new_run,
             on_image_error)
+    if not metrics["tasks"]:  # a rank other than 0 of a distributed run: rank 0 reports
+        return
     for name, entry in metrics["tasks"].items():
         _warn_missing(name, entry, False)
     out.print(metrics_table(metrics["tasks"], title=f"Run {run_dir.name}"))

@@ -10,6 +10,8 @@ from infmllm_eval.adapters import create_adapter
 from infmllm_eval.cards import ModelCard, model_cards, task_cards
 from infmllm_eval.catalog import resolve_model, resolve_task, resolve_tasks
 from infmllm_eval.data.images import DATA_URI_PREFIX
+from infmllm_eval.engine.distributed import from_environment
+from infmllm_eval.engine.progress import NoProgress
 from infmllm_eval.engine.run import ON_IMAGE_ERROR, RunConfig, run_evaluation, run_identity
 from infmllm_eval.engine.store import file_sha256, new_run_id, read_json_file
 from infmllm_eval.errors import BadInputError, InfmllmEvalError
@@ -188,11 +190,18 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         on_image_error=on_image_error)
     if on_image_error not in ON_IMAGE_ERROR:
         raise BadInputError(f"--on-image-error {on_image_error!r}: expected fail or skip")
+    dist = from_environment()
     name = run_name or (new_run_id(model) if new_run else f"{model}-{run_identity(config)}")
-    run_dir = output_dir / name
+    run_dir = output_dir / dist.broadcast(name)  # rank 0's clock names a new run
+    if dist.enabled and model_card.adapter == "infmllm" and "device" not in model_opts:
+        import torch
+
+        if torch.cuda.is_available():
+            model_opts = {**model_opts, "device": f"cuda:{dist.local_rank}"}
     adapter = create_adapter(model_card, model_opts)
     info = {"model_card_sha256": file_sha256(model_card.path)}
-    return run_dir, run_evaluation(config, specs, adapter, run_dir, RichProgress(), info)
+    progress = RichProgress() if dist.is_main else NoProgress()
+    return run_dir, run_evaluation(config, specs, adapter, run_dir, progress, info, dist)
 
 
 def resume_command(run_dir: Path, batch_size: int | str | None,

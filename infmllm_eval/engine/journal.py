@@ -58,15 +58,36 @@ class Journal:
             fh.flush()
             os.fsync(fh.fileno())
 
+    def shard(self, rank: int) -> Journal:
+        """The journal rank ``rank`` of a distributed run appends to."""
+        return Journal(self.path.with_name(f"{self.path.stem}.rank{rank}.jsonl"))
+
+    def shards(self) -> list[Journal]:
+        """Shard journals present (from this or an earlier run, of any world size)."""
+        return [Journal(p) for p in sorted(self.path.parent.glob(f"{self.path.stem}.rank*.jsonl"))]
+
+    def read_all(self) -> dict[str, str]:
+        """What this journal and every shard hold (``failed`` covers them all)."""
+        done, failed = self.read(), dict(self.failed)
+        for shard in self.shards():
+            done.update(shard.read())
+            failed.update(shard.failed)
+        self.failed = failed
+        return done
+
     def canonicalize(self, order: list[int | str]) -> None:
-        """Rewrite the finished journal in sample order (atomically), so that the predictions
-        file is byte-identical whatever the batch size or batch order was."""
-        done = self.read()
+        """Merge the shards into this journal and rewrite it in sample order (atomically; the
+        shards go once merged), so the predictions file is byte-identical whatever the batch
+        size, batch order or number of processes was."""
+        shards = self.shards()
+        done = self.read_all()
         keys = [str(i) for i in order if str(i) in done]
         native = {str(i): i for i in order}
         text = "".join(json.dumps(_record(native[k], done[k], self.failed.get(k)),
                                   ensure_ascii=False) + "\n" for k in keys)
         write_atomic(self.path, text)
+        for shard in shards:
+            shard.path.unlink(missing_ok=True)
 
 
 def _record(sample_id: int | str, prediction: str, error: str | None) -> dict[str, object]:

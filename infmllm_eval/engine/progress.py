@@ -1,0 +1,28 @@
+"""What the run loop reports while it works."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Progress(Protocol):
+    """What the run loop reports; the CLI draws it with rich, tests may record it."""
+
+    def start(self, task: str, total: int, done: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    """Reports nothing."""
+
+    def start(self, task: str, total: int, done: int) -> None:
+        return None
+
+    def advance(self, count: int) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
