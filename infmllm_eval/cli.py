@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from infmllm_eval import __version__
+from infmllm_eval.cli_report import register as register_report_commands
 from infmllm_eval.errors import EXIT_BAD_INPUT, BadInputError, InfmllmEvalError
 from infmllm_eval.ui import err, metrics_table, out
 
@@ -21,6 +22,7 @@ list_app = typer.Typer(help="List the registered tasks or models.", no_args_is_h
 data_app = typer.Typer(help="Inspect benchmark data on disk.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
 app.add_typer(data_app, name="data")
+register_report_commands(app)
 
 DataRoot = Annotated[Path | None, typer.Option(
     "--data-root", metavar="DIR", help="Folder holding the benchmark files named in the task "

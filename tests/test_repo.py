@@ -30,7 +30,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 @pytest.mark.parametrize("args", [
     [], ["list"], ["list", "tasks"], ["list", "models"], ["data"], ["data", "check"],
-    ["score"], ["run"], ["demo"],
+    ["score"], ["run"], ["demo"], ["report"], ["diff"], ["gate"], ["baseline"],
 ])
 def test_every_command_has_help(cli: Cli, args: list[str]) -> None:
     res = cli(*args, "--help")

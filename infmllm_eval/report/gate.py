@@ -1,0 +1,183 @@
+"""Regression gate: a run's tracked metrics against a baseline, with tolerances in points and
+an optional significance rule; and the baseline file written from a run.
+
+Tracked: every scored task's primary metric in the baseline, the metrics the baseline's
+``tolerances`` name, and those given with ``--metric``. Tolerance of a metric: ``--metric``,
+else the baseline's ``tolerances``, else ``--max-drop``. A check fails when the metric drops
+by more than its tolerance, or (with ``alpha``) when a drop of the primary metric is
+significant by the paired bootstrap (p < alpha) even within tolerance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.report.runs import BASELINE_FORMAT, RunResult, variant_text
+from infmllm_eval.report.stats import paired_bootstrap, primary_units
+
+DEFAULT_MAX_DROP = 1.0
+COMPARED = ("n_samples", "n_scored", "partial")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One tracked metric: values, tolerance, paired p-value (when tested) and verdict."""
+
+    name: str
+    baseline: float
+    current: float
+    tolerance: float
+    p_value: float | None
+    failed: bool
+    reason: str
+
+    @property
+    def delta(self) -> float:
+        """Run minus baseline, in the metric's points."""
+        return self.current - self.baseline
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Every check of one gate."""
+
+    baseline: str
+    run: str
+    alpha: float | None
+    checks: tuple[Check, ...]
+
+    @property
+    def failed(self) -> bool:
+        """Whether any check failed."""
+        return any(c.failed for c in self.checks)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``task.metric`` -> (task, metric); metric names may hold dots (acc@0.5)."""
+    task, dot, metric = name.partition(".")
+    if not dot or not task or not metric:
+        raise BadInputError(f"{name!r}: expected TASK.METRIC, e.g. vqav2_val.accuracy")
+    return task, metric
+
+
+def parse_tolerances(pairs: Sequence[str]) -> dict[str, float]:
+    """``task.metric=POINTS`` options -> {name: points}."""
+    out: dict[str, float] = {}
+    for pair in pairs:
+        name, eq, points = pair.rpartition("=")
+        try:
+            value = float(points)
+        except ValueError:
+            value = -1.0
+        if not eq or value < 0 or value != value:
+            raise BadInputError(f"--metric {pair}: expected TASK.METRIC=POINTS with POINTS >= 0")
+        split_name(name)
+        out[name] = value
+    return out
+
+
+def tracked(baseline: RunResult, extra: Mapping[str, float]) -> list[str]:
+    """The metrics a gate checks, in baseline order."""
+    names = [f"{t}.{e['primary_metric']}" for t, e in baseline.tasks.items()
+             if baseline.scored(t) is not None]
+    return list(dict.fromkeys([*names, *baseline.tolerances, *extra]))
+
+
+def _check_comparable(task: str, base: dict[str, Any], run: dict[str, Any],
+                      base_path: str, run_path: str) -> None:
+    if variant_text(base) != variant_text(run):
+        raise BadInputError(
+            f"{task}: scored with a different variant ({base_path}: "
+            f"{variant_text(base) or 'default'}; {run_path}: {variant_text(run) or 'default'});"
+            " numbers are not comparable: rescore with the same --option values")
+    for key in COMPARED:
+        if base.get(key) != run.get(key):
+            raise BadInputError(
+                f"{task}: {key} differs ({base_path}: {base.get(key)}; {run_path}: "
+                f"{run.get(key)}); gate runs over the same samples (same --limit, no partial)")
+
+
+def _p_value(base: dict[str, Any], run: dict[str, Any]) -> float | None:
+    units_base, units_run = primary_units(base), primary_units(run)
+    if units_base is None or units_run is None:
+        return None
+    paired = paired_bootstrap(units_base, units_run)
+    return paired.p_value if paired is not None else None
+
+
+def _verdict(drop: float, tolerance: float, p: float | None, alpha: float | None,
+             testable: bool) -> tuple[bool, str]:
+    if drop > tolerance + 1e-9:
+        return True, f"drop {drop:.2f} > tolerance {tolerance:.2f}"
+    if alpha is not None and p is not None and drop > 0 and p < alpha:
+        return True, f"significant drop: p = {p:.4f} < {alpha:g}"
+    reason = "no drop" if drop <= 0 else f"drop {drop:.2f} within tolerance {tolerance:.2f}"
+    if alpha is not None and testable and p is None:
+        reason += " (no paired test: per-sample scores absent)"
+    return False, reason
+
+
+def _values(result: RunResult, names: Sequence[str]) -> tuple[dict[str, float], list[str]]:
+    """The values found, and the names without one."""
+    found = {n: result.value(*split_name(n)) for n in names}
+    return ({n: v for n, v in found.items() if v is not None},
+            [n for n, v in found.items() if v is None])
+
+
+def run_gate(baseline: RunResult, run: RunResult, max_drop: float = DEFAULT_MAX_DROP,
+             tolerances: Mapping[str, float] | None = None,
+             alpha: float | None = None) -> GateResult:
+    """Check every tracked metric; bad or incomparable input is a BadInputError."""
+    extra = dict(tolerances or {})
+    names = tracked(baseline, extra)
+    before, absent = _values(baseline, names)
+    if absent:
+        raise BadInputError(f"{baseline.path}: the baseline has no value for "
+                            f"{', '.join(absent)}")
+    after, missing = _values(run, names)
+    if missing:
+        raise BadInputError(f"{run.path}: no result for {', '.join(missing)}, tracked by the "
+                            f"baseline {baseline.path}; run the task(s) or untrack them")
+    checks = []
+    for name in names:
+        task, metric = split_name(name)
+        base_entry, run_entry = baseline.tasks[task], run.tasks[task]
+        _check_comparable(task, base_entry, run_entry, str(baseline.path), str(run.path))
+        tolerance = extra.get(name, baseline.tolerances.get(name, max_drop))
+        testable = metric == base_entry["primary_metric"]
+        p = _p_value(base_entry, run_entry) if alpha is not None and testable else None
+        failed, reason = _verdict(before[name] - after[name], tolerance, p, alpha, testable)
+        checks.append(Check(name, before[name], after[name], tolerance, p, failed, reason))
+    return GateResult(str(baseline.path), str(run.path), alpha, tuple(checks))
+
+
+def _baseline_entry(entry: dict[str, Any], per_sample: bool) -> dict[str, Any]:
+    keys = ("family", "primary_metric", "metrics", "variant", "n_samples", "n_scored",
+            "n_missing", "partial", "ci95")
+    out = {k: entry[k] for k in keys if k in entry}
+    if per_sample and entry.get("per_sample"):
+        out["per_sample"] = [{k: r[k] for k in ("id", "score", "group") if k in r}
+                             for r in entry["per_sample"]]
+    return out
+
+
+def baseline_document(run: RunResult, tolerances: Mapping[str, float] | None = None,
+                      per_sample: bool = True) -> dict[str, Any]:
+    """A baseline file's content: the run's scored tasks (metrics, variant, counts, and the
+    per-sample scores a significance test needs) plus tolerances in points."""
+    tasks = {t: _baseline_entry(e, per_sample) for t, e in run.tasks.items()
+             if run.scored(t) is not None}
+    if not tasks:
+        raise BadInputError(f"{run.path}: no scored task to make a baseline from")
+    for name in tolerances or {}:
+        task, metric = split_name(name)
+        if run.value(task, metric) is None:
+            raise BadInputError(f"--metric {name}: {run.path} has no value for it")
+    return {"format": BASELINE_FORMAT, "version": 1,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "source": str(run.path), "run_id": run.run_id, "model": run.model,
+            "tolerances": dict(tolerances or {}), "tasks": tasks}

@@ -1,0 +1,152 @@
+"""The leaderboard: runs and published numbers in one table, columns grouped by family.
+
+Columns come from the runs: each task's primary metric (MME: perception and cognition),
+plus a submission-only task when a published number exists for it. Published numbers for
+tasks no run has are listed in a note, not given empty columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from infmllm_eval.cards import task_cards
+from infmllm_eval.report.reference import PublishedModel, ReferenceFile
+from infmllm_eval.report.runs import RunResult, unique_labels, variant_text
+from infmllm_eval.report.table import Cell, Column, Marks, Note, Row, Table, compose
+
+FAMILY_ORDER = ("caption", "vqa", "gqa", "grounding", "yes_no", "multiple_choice")
+FAMILY_GROUPS = {"caption": "Captioning (CIDEr)", "vqa": "VQA (accuracy)",
+                 "gqa": "VQA (accuracy)", "grounding": "Grounding (Acc@0.5)",
+                 "yes_no": "MME (score)", "multiple_choice": "MMBench (circular accuracy)"}
+FAMILY_METRIC = {"caption": "CIDEr", "vqa": "accuracy", "gqa": "accuracy",
+                 "grounding": "acc@0.5", "multiple_choice": "circular_accuracy"}
+FAMILY_COLUMNS = {"yes_no": ("perception", "cognition")}
+GROUP_ORDER = list(dict.fromkeys(FAMILY_GROUPS[f] for f in FAMILY_ORDER))
+
+SUBMISSION_TEXT = "sub."
+NOTE_SUBMISSION = ("sub.: test split without public answers; the run wrote the official "
+                   "submission file (the score comes from the evaluation server)")
+NOTE_PARTIAL = "partial result: only the samples that have a prediction were scored"
+NOTE_MISSING = "some predictions are missing and count as wrong (ids in metrics.json)"
+NOTE_BOLD = "Bold: the best value of each column."
+NOTE_CI = ("[low, high]: 95% bootstrap interval of the primary metric (percentile, 1,000 "
+           "resamples of samples, or of questions for CircularEval).")
+
+
+def make_column(task: str, metric: str, family: str) -> Column:
+    """A column; its label names the metric unless the family header already does."""
+    group = FAMILY_GROUPS.get(family, family)
+    label = task if FAMILY_METRIC.get(family) == metric else f"{task} {metric}"
+    return Column(task, metric, group, label)
+
+
+def _order(column: Column) -> tuple[int, str, str, int]:
+    group = GROUP_ORDER.index(column.group) if column.group in GROUP_ORDER else len(GROUP_ORDER)
+    metrics = FAMILY_COLUMNS.get("yes_no", ()) if column.group == FAMILY_GROUPS["yes_no"] else ()
+    rank = metrics.index(column.metric) if column.metric in metrics else len(metrics)
+    return group, column.group, column.task, rank
+
+
+def discover_columns(runs: Sequence[RunResult],
+                     models: Sequence[PublishedModel]) -> list[Column]:
+    """The table's columns in family, then task order."""
+    found: dict[str, Column] = {}
+    submitted: set[str] = set()
+    for run in runs:
+        for task, entry in run.tasks.items():
+            if "submission" in entry:
+                submitted.add(task)
+                continue
+            family = str(entry.get("family", "other"))
+            for metric in FAMILY_COLUMNS.get(family, (entry["primary_metric"],)):
+                if run.value(task, metric) is not None:
+                    column = make_column(task, metric, family)
+                    found.setdefault(column.key, column)
+    cards = task_cards()
+    for model in models:
+        for result in model.results:
+            if result.task in submitted and result.task in cards:
+                column = make_column(result.task, result.metric, cards[result.task].family)
+                found.setdefault(column.key, column)
+    return sorted(found.values(), key=_order)
+
+
+def _variants(runs: Sequence[RunResult], column: Column) -> set[str]:
+    return {variant_text(e) for r in runs if (e := r.scored(column.task)) is not None}
+
+
+def _run_cell(entry: dict[str, Any] | None, run: RunResult, column: Column, marks: Marks,
+              uniform: bool, show_ci: bool) -> Cell:
+    if entry is None:
+        return Cell(None)
+    if "submission" in entry:
+        return Cell(None, SUBMISSION_TEXT, marks=(marks.mark(NOTE_SUBMISSION),))
+    notes = []
+    variant = variant_text(entry)
+    if variant and not uniform:
+        notes.append(marks.mark(f"scoring variant: {variant}"))
+    if entry.get("partial"):
+        notes.append(marks.mark(NOTE_PARTIAL))
+    elif entry.get("n_missing"):
+        notes.append(marks.mark(NOTE_MISSING))
+    ci = None
+    if show_ci and column.metric == entry["primary_metric"]:
+        found = (entry.get("ci95") or {}).get(column.metric)
+        ci = (float(found[0]), float(found[1])) if found else None
+    return Cell(run.value(column.task, column.metric), ci=ci, marks=tuple(notes))
+
+
+def _reference_row(model: PublishedModel, columns: Sequence[Column], marks: Marks,
+                   ) -> tuple[Row | None, str]:
+    """The model's row (None when no column has a number) and what it leaves out."""
+    published = {(r.task, r.metric): r for r in model.results if r.task is not None}
+    shown = [published.get((c.task, c.metric)) for c in columns]
+    left_out = [r for r in model.results if r not in shown]
+    missing = "; ".join(f"{r.benchmark} {r.split} {r.value:g}"
+                        + (" (no task here)" if r.task is None else f" ({r.task}, not run)")
+                        for r in left_out)
+    if not any(shown):
+        return None, missing
+    splits = "; ".join(f"{r.task} = {r.benchmark} {r.split}" for r in shown if r is not None)
+    note = marks.mark(f"{model.label}: published numbers ({model.source}); splits: {splits}")
+    cells = tuple(Cell(r.value if r is not None else None) for r in shown)
+    return Row(model.label, "reference", cells, (note,), model.source), missing
+
+
+def build_leaderboard(runs: Sequence[RunResult], references: Sequence[ReferenceFile] = (),
+                      baseline: str | None = None, show_ci: bool = False,
+                      title: str = "infmllm-eval report") -> Table:
+    """One table of every run (in the given order), then the published rows."""
+    models = [m for ref in references for m in ref.models]
+    columns = discover_columns(runs, models)
+    marks = Marks()
+    uniform: dict[str, bool] = {}
+    for i, column in enumerate(columns):
+        variants = _variants(runs, column)
+        uniform[column.key] = len(variants) <= 1
+        if len(variants) == 1 and (variant := variants.pop()):
+            columns[i] = Column(column.task, column.metric, column.group, column.label,
+                                (marks.mark(f"scoring variant: {variant}"),))
+    rows = [Row(run.label, "run", tuple(
+        _run_cell(run.tasks.get(c.task), run, c, marks, uniform[c.key], show_ci)
+        for c in columns), source=str(run.path)) for run in runs]
+    left_out: list[Note] = []
+    for model in models:
+        row, missing = _reference_row(model, columns, marks)
+        if row is not None:
+            rows.append(row)
+        if missing:
+            left_out.append(Note("", f"Also published for {model.label}, not in this table: "
+                                     f"{missing}."))
+    labels = unique_labels([r.label for r in rows])
+    rows = [Row(label, r.kind, r.cells, r.marks, r.source)
+            for r, label in zip(rows, labels, strict=True)]
+    general = [Note("", NOTE_BOLD)]
+    if baseline is not None:
+        general.append(Note("", f"(+x / -x): difference to {baseline}."))
+    if show_ci:
+        general.append(Note("", NOTE_CI))
+    return Table(title, tuple(columns), compose(rows, columns, baseline),
+                 tuple(marks.as_notes() + general + left_out),
+                 show_delta=baseline is not None, show_ci=show_ci)

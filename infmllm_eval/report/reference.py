@@ -1,0 +1,81 @@
+"""Published numbers (``results/reference/<name>.json``) as reference rows of a report.
+
+Each number names the benchmark and split as the paper gives them, its source, and the task
+and metric of this harness it corresponds to; numbers without a task here (``task: null``)
+are kept in the file and listed in the report's notes rather than shown as columns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from infmllm_eval.cards import builtin_card_root, task_cards
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.jsonio import read_json
+
+
+class PublishedResult(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One published number."""
+
+    benchmark: str
+    split: str
+    metric: str
+    value: float
+    source: str
+    task: str | None = None
+    note: str = ""
+
+
+class PublishedModel(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A reference row: one model's published numbers."""
+
+    label: str
+    source: str
+    results: list[PublishedResult]
+    note: str = ""
+
+
+class ReferenceFile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A file of published numbers."""
+
+    name: str
+    description: str
+    models: list[PublishedModel]
+
+
+def reference_dir() -> Path:
+    """Where named reference files live: results/reference of the checkout or install."""
+    return builtin_card_root() / "results" / "reference"
+
+
+def _check(path: Path, ref: ReferenceFile) -> None:
+    cards = task_cards()
+    for model in ref.models:
+        seen: set[tuple[str, str]] = set()
+        for result in model.results:
+            where = f"{path}: {model.label}, {result.benchmark} {result.split}"
+            if result.task is None:
+                continue
+            if result.task not in cards:
+                raise BadInputError(f"{where}: unknown task {result.task!r}")
+            if (result.task, result.metric) in seen:
+                raise BadInputError(f"{where}: {result.task}.{result.metric} given twice")
+            seen.add((result.task, result.metric))
+
+
+def load_reference(name_or_path: str) -> ReferenceFile:
+    """A reference by name (``infmllm-paper``) or path; tasks are checked against the cards."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".json" or candidate.exists():
+        path = candidate
+    else:
+        path = reference_dir() / f"{name_or_path}.json"
+        if not path.is_file():
+            known = sorted(p.stem for p in reference_dir().glob("*.json"))
+            raise BadInputError(f"--reference {name_or_path}: no such reference file or name "
+                                f"(known: {', '.join(known) or 'none'})")
+    ref: ReferenceFile = read_json(path, "reference file", kind=ReferenceFile)
+    _check(path, ref)
+    return ref

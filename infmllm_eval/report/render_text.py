@@ -1,0 +1,70 @@
+"""Markdown and CSV renderings of a :class:`Table`."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from infmllm_eval.report.table import Cell, Table, fmt_ci, fmt_delta, fmt_value
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
+
+
+def _sup(marks: tuple[str, ...]) -> str:
+    return f"<sup>{','.join(marks)}</sup>" if marks else ""
+
+
+def _md_cell(cell: Cell, table: Table) -> str:
+    if cell.value is None:
+        return cell.text + _sup(cell.marks)
+    text = fmt_value(cell.value)
+    text = f"**{text}**" if cell.bold else text
+    if table.show_delta and cell.delta is not None:
+        text += f" ({fmt_delta(cell.delta)})"
+    if table.show_ci and cell.ci is not None:
+        text += f" {fmt_ci(cell.ci)}"
+    return text + _sup(cell.marks)
+
+
+def render_markdown(table: Table) -> str:
+    """A GitHub-flavoured table (header: ``family · column``) followed by the notes."""
+    header = [_md_escape(table.corner)] + [
+        f"{_md_escape(c.group)} · {_md_escape(c.label)}{_sup(c.marks)}" for c in table.columns]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|"]
+    for row in table.rows:
+        cells = [_md_escape(row.label) + _sup(row.marks)]
+        cells += [_md_cell(c, table) for c in row.cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    if table.notes:
+        lines.append("")
+        lines += [f"- {_sup((n.mark,)) + ' ' if n.mark else ''}{_md_escape(n.text)}"
+                  for n in table.notes]
+    return "\n".join(lines) + "\n"
+
+
+def table_frame(table: Table) -> pd.DataFrame:
+    """One row per table row: label, kind, source, then per column its value (and its delta
+    and interval bounds when the table shows them)."""
+    records = []
+    for row in table.rows:
+        record: dict[str, object] = {table.corner: row.label, "kind": row.kind,
+                                     "source": row.source}
+        for column, cell in zip(table.columns, row.cells, strict=True):
+            record[column.key] = cell.value
+            if table.show_delta:
+                record[f"{column.key}.delta"] = cell.delta
+            if table.show_ci:
+                record[f"{column.key}.ci_low"] = cell.ci[0] if cell.ci else None
+                record[f"{column.key}.ci_high"] = cell.ci[1] if cell.ci else None
+        records.append(record)
+    frame: pd.DataFrame = pd.DataFrame.from_records(records)
+    return frame
+
+
+def render_csv(table: Table) -> str:
+    """Machine-readable: column names are ``task.metric``; numbers to 4 decimals, absent
+    values empty; footnotes are left to the other formats."""
+    text: str = table_frame(table).to_csv(index=False, lineterminator="\n", float_format="%.4f")
+    return text
