@@ -15,8 +15,8 @@ from infmllm_eval.engine.journal import Journal
 from infmllm_eval.engine.run import RunConfig, run_evaluation
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.predictions import read_predictions
-from infmllm_eval.types import Request, Response
 from infmllm_eval.taskspec import build_task
+from infmllm_eval.types import Request, Response
 from tests.conftest import CliResult
 
 Cli = Callable[..., CliResult]
