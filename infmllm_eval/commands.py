@@ -201,7 +201,9 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     adapter = create_adapter(model_card, model_opts)
     info = {"model_card_sha256": file_sha256(model_card.path)}
     progress = RichProgress() if dist.is_main else NoProgress()
-    return run_dir, run_evaluation(config, specs, adapter, run_dir, progress, info, dist)
+    metrics = run_evaluation(config, specs, adapter, run_dir, progress, info, dist)
+    dist.close()  # on an error the launcher stops the other ranks: no barrier then
+    return run_dir, metrics
 
 
 def resume_command(run_dir: Path, batch_size: int | str | None,

@@ -37,6 +37,16 @@ class Dist:
 
             td.barrier()
 
+    def close(self) -> None:
+        """Wait for every rank, then tear the process group down (exiting with it alive can
+        abort a rank in gloo's destructor)."""
+        if self.enabled:
+            import torch.distributed as td
+
+            if td.is_initialized():
+                td.barrier()
+                td.destroy_process_group()
+
     def gather(self, value: Any) -> list[Any]:
         """Every rank's ``value``, in rank order, on every rank."""
         if not self.enabled:
