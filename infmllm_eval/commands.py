@@ -139,12 +139,18 @@ def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[s
         return entry, target
     entry = score_task(spec, samples, texts, missing=missing, partial=allow_partial)
     target = output or predictions.with_name(predictions.stem + ".metrics.json")
+    sub = None
     if getattr(spec.family, "always_submit", False):
         sub = target.with_name(target.name.removesuffix(".metrics.json").removesuffix(".json")
                                + ".submission.json")
-        write_json(sub, spec.family.submission(samples, texts, spec.options))
         entry["submission_file"] = str(sub)
     write_json(target, {"task": task, "predictions": str(predictions), **entry})
+    if sub is not None:
+        try:
+            write_json(sub, spec.family.submission(samples, texts, spec.options))
+        except BadInputError:
+            target.unlink(missing_ok=True)  # no partial output: both files or neither
+            raise
     return entry, target
 
 
@@ -190,6 +196,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         on_image_error=on_image_error)
     if on_image_error not in ON_IMAGE_ERROR:
         raise BadInputError(f"--on-image-error {on_image_error!r}: expected fail or skip")
+    loaded = [load_samples(spec, config.limit) for spec in specs]  # bad data: before any work
     dist = from_environment()
     name = run_name or (new_run_id(model) if new_run else f"{model}-{run_identity(config)}")
     run_dir = output_dir / dist.broadcast(name)  # rank 0's clock names a new run
@@ -201,7 +208,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     adapter = create_adapter(model_card, model_opts)
     info = {"model_card_sha256": file_sha256(model_card.path)}
     progress = RichProgress() if dist.is_main else NoProgress()
-    metrics = run_evaluation(config, specs, adapter, run_dir, progress, info, dist)
+    metrics = run_evaluation(config, specs, adapter, run_dir, progress, info, dist, loaded)
     dist.close()  # on an error the launcher stops the other ranks: no barrier then
     return run_dir, metrics
 

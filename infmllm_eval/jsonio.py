@@ -76,6 +76,11 @@ def decode_json(data: bytes, path: Path, kind: Any = Any) -> Any:
         raise BadInputError(
             f"{path}: malformed JSON at {_position(data, str(exc))}: {message}"
         ) from None
+    except UnicodeDecodeError:
+        _check_utf8(data, path)
+        raise BadInputError(f"{path}: not UTF-8 text") from None
+    except RecursionError:
+        raise BadInputError(f"{path}: malformed JSON (nested too deeply)") from None
 
 
 def read_json(path: Path, what: str = "JSON file", kind: Any = Any) -> Any:
@@ -85,7 +90,7 @@ def read_json(path: Path, what: str = "JSON file", kind: Any = Any) -> Any:
 
 def iter_jsonl(path: Path, what: str = "JSONL file") -> Iterator[tuple[int, Any]]:
     """Yield (line number, object) for each non-blank line."""
-    data = read_bytes(path, what)
+    data = read_bytes(path, what).removeprefix(b"\xef\xbb\xbf")
     _check_utf8(data, path)
     decode = msgspec.json.decode
     with no_gc():
@@ -100,18 +105,30 @@ def iter_jsonl(path: Path, what: str = "JSONL file") -> Iterator[tuple[int, Any]
                 raise BadInputError(
                     f"{path}: malformed JSON on line {lineno}, {where}: {message}"
                 ) from None
+            except RecursionError:
+                raise BadInputError(
+                    f"{path}: malformed JSON on line {lineno} (nested too deeply)") from None
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write via a temporary file in the same folder and rename: never a half-written file.
+    A path that cannot be written (a folder, a parent that is a file …) is a BadInputError."""
+    if path.is_dir():
+        raise BadInputError(f"cannot write {path}: it is a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise BadInputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise BadInputError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

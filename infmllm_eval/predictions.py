@@ -110,23 +110,23 @@ def read_predictions(path: Path) -> Predictions:
     The common case (a valid file) is decoded in one call; any problem is re-read line by
     line to name the exact line or item.
     """
-    data = read_bytes(path, "predictions file")
-    is_list = data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
-    unit = "item" if is_list else "line"
-    try:
-        if is_list:
-            records = decode_json(data, path)
-            if not isinstance(records, list):
-                raise BadInputError(f"{path}: expected a JSON list of predictions")
-        else:
+    data = read_bytes(path, "predictions file").removeprefix(b"\xef\xbb\xbf")
+    is_list = data.lstrip(b" \t\r\n").startswith(b"[")
+    if is_list:
+        records = decode_json(data, path)  # errors name the file and position
+        if not isinstance(records, list):
+            raise BadInputError(f"{path}: expected a JSON list of predictions")
+        try:
+            return Predictions(path, _fast(records), "item")
+        except _Invalid:
+            _explain(path, "item", list(enumerate(records)))
+    else:
+        try:
             with no_gc():
-                records = msgspec.json.Decoder().decode_lines(data)
-        return Predictions(path, _fast(records), unit)
-    except (_Invalid, msgspec.DecodeError, UnicodeDecodeError):
-        pass
-    numbered = list(enumerate(records)) if is_list else list(iter_jsonl(path, "predictions"))
-    _explain(path, unit, numbered)
-    raise BadInputError(f"{path}: unreadable predictions")  # _explain always raises first
+                return Predictions(path, _fast(msgspec.json.Decoder().decode_lines(data)), "line")
+        except (_Invalid, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            _explain(path, "line", list(iter_jsonl(path, "predictions file")))
+    raise BadInputError(f"{path}: unreadable predictions")  # _explain raises first
 
 
 def read_prediction_source(path: Path, family: object) -> Predictions:

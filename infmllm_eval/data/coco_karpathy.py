@@ -62,11 +62,7 @@ def load_karpathy(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sampl
             raise BadInputError(f"{where}: missing field '{id_field}' (loader_args.id_field)")
         if not rec.sentences:
             raise BadInputError(f"{where}: no reference sentences")
-        try:
-            image = image_of(filepath=rec.filepath, filename=rec.filename, id=sample_id)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise BadInputError(f"loader_args.image_pattern {pattern!r}: unknown or malformed "
-                                f"field ({exc}); use {{filepath}}, {{filename}}, {{id}}") from None
+        image = image_of(filepath=rec.filepath, filename=rec.filename, id=sample_id)
         samples.append(Sample(sample_id, image, {}, [s.raw for s in rec.sentences],
                               {"filename": rec.filename}))
     if not samples:

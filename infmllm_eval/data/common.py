@@ -51,5 +51,13 @@ def image_paths(folder: Path | None, pattern: str) -> Callable[..., str | None]:
     if folder is None:
         return lambda **values: None
     prefix = os.path.join(str(folder), "").replace("{", "{{").replace("}", "}}")
-    fill: Callable[..., str] = (prefix + pattern).format
-    return fill
+    fill = (prefix + pattern).format
+
+    def path(**values: Any) -> str:
+        try:
+            return fill(**values)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise BadInputError(f"loader_args.image_pattern {pattern!r}: unknown or malformed "
+                                f"field ({exc!r}); fields available: {', '.join(values)}"
+                                ) from None
+    return path

@@ -116,9 +116,10 @@ def score_run_task(spec: TaskSpec, samples: list[Sample], journal: Journal,
 def run_evaluation(
     config: RunConfig, specs: list[TaskSpec], model: ModelAdapter, run_dir: Path,
     progress: Progress | None = None, model_info: dict[str, Any] | None = None,
-    dist: Dist = SINGLE,
+    dist: Dist = SINGLE, preloaded: list[list[Sample]] | None = None,
 ) -> dict[str, Any]:
-    """Generate (resuming what is journaled), score, and write the run directory."""
+    """Generate (resuming what is journaled), score, and write the run directory.
+    ``preloaded`` samples may be given (the CLI loads them before building the model)."""
     progress = progress or NoProgress()
     if config.on_image_error not in ON_IMAGE_ERROR:
         raise BadInputError(f"--on-image-error {config.on_image_error!r}: expected fail or skip")
@@ -138,7 +139,8 @@ def run_evaluation(
     if problem:
         raise BadInputError(problem)
     random.seed(config.seed)
-    loaded = [(spec, load_samples(spec, config.limit)) for spec in specs]
+    loaded = list(zip(specs, preloaded or [load_samples(s, config.limit) for s in specs],
+                      strict=True))
     tasks: dict[str, Any] = {}
     for spec, samples in loaded:
         journal = Journal(run_dir / "predictions" / f"{spec.name}.jsonl")

@@ -106,7 +106,10 @@ class InfMLLMConfig:
         values: dict[str, Any] = {}
         for key, value in data.items():
             values[key] = _check_type(source, key, fields[key].type, value)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except BadInputError as exc:  # consistency checks: name where the config came from
+            raise BadInputError(f"{source}: {str(exc).removeprefix('model config: ')}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, suitable for JSON (round-trips through from_dict)."""

@@ -1,0 +1,2 @@
+ref_id,sent
+1,man on the left
