@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from infmllm_eval.modeling import InfMLLM, InfMLLMConfig, load_state_dict, load_weights
+from tests.conftest import CONFORMANCE
 
-PARITY = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "infmllm_parity"
+PARITY = CONFORMANCE / "infmllm_parity"
 
 
 @pytest.fixture(scope="module")

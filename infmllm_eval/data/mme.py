@@ -156,6 +156,12 @@ def load_mme(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
     if is_result_folder(root):
         samples = _from_results(root)
     else:
-        samples = [s for subtask in SUBTASKS for s in _subtask_samples(root, subtask)]
+        names = [n.strip() for n in str(args.get("subtasks", ",".join(SUBTASKS))).split(",")
+                 if n.strip()]
+        unknown = [n for n in names if n not in SUBTASKS]
+        if unknown or not names:
+            raise BadInputError(f"mme loader: loader_args.subtasks: unknown {', '.join(unknown)}"
+                                f"; known: {', '.join(SUBTASKS)}")
+        samples = [s for subtask in names for s in _subtask_samples(root, subtask)]
     check_unique([s.id for s in samples], root, "MME question id")
     return samples
