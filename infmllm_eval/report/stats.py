@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from infmllm_eval.metrics.bootstrap import bootstrap_means
+
 RESAMPLES = 10_000
 
 
@@ -61,22 +63,6 @@ def primary_units(entry: Mapping[str, Any]) -> Units | None:
     return None
 
 
-def _bootstrap_means(diffs: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-    """Means of ``resamples`` resamples with replacement (multinomial over distinct values
-    when there are few, as VQA's 0/30/60/90/100 differences are: the same distribution)."""
-    rng = np.random.default_rng(seed)
-    n = diffs.size
-    distinct, counts = np.unique(diffs, return_counts=True)
-    if distinct.size <= 4096:
-        return np.asarray(rng.multinomial(n, counts / n, size=resamples) @ distinct / n)
-    means = np.empty(resamples)
-    chunk = max(1, 2_000_000 // n)
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        means[start:stop] = diffs[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    return means
-
-
 def paired_bootstrap(a: Units, b: Units, resamples: int = RESAMPLES,
                      seed: int = 0) -> PairedResult | None:
     """Paired bootstrap of mean(B) - mean(A) over the common units (None when none).
@@ -92,7 +78,7 @@ def paired_bootstrap(a: Units, b: Units, resamples: int = RESAMPLES,
     delta = float(diffs.mean())
     if diffs.size < 2:
         return PairedResult(1, delta, None, None)
-    means = _bootstrap_means(diffs, resamples, seed)
+    means = bootstrap_means(diffs, resamples, seed)
     low, high = np.quantile(means, [0.025, 0.975])
     extreme = np.abs(means - delta) >= abs(delta) - 1e-12 if delta else np.ones(resamples, bool)
     p_value = (1.0 + float(extreme.sum())) / (1.0 + resamples)
