@@ -112,7 +112,8 @@ def test_sigkill_at_random_points_then_resume(tmp_path: Path) -> None:
     def command(name: str) -> list[str]:
         return [sys.executable, "-m", "infmllm_eval", "run", "--model", "scripted", "--tasks",
                 "vqa", "--data-root", str(DATA), "--model-option", f"answers={ANSWERS}",
-                "--model-option", "delay=0.2", "--batch-size", "1",  # ~11 s of work: every kill lands mid-run
+                # ~11 s of work in all, so every kill lands before the run ends
+                "--model-option", "delay=0.2", "--batch-size", "1",
                 "--output-dir", str(tmp_path), "--run-name", name]
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
