@@ -26,6 +26,8 @@ FIELDS: dict[str, dict[str, Any]] = {
     "yes_no": {"question": "Is there a dog in this image? Please answer yes or no."},
     "multiple_choice": {"question": "Which shape is red?", "hint": "Look at the left side.",
                         "options": [["A", "circle"], ["B", "square"], ["C", "triangle"]]},
+    "instruction": {"text": "What is in the image?\nAnswer the question using a single word "
+                            "or phrase."},
 }
 
 

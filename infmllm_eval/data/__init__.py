@@ -22,6 +22,7 @@ LOADERS: dict[str, str] = {
     "refer": "infmllm_eval.data.refer:load_refer",
     "mme": "infmllm_eval.data.mme:load_mme",
     "mmbench": "infmllm_eval.data.mmbench:load_mmbench",
+    "lmms_parquet": "infmllm_eval.data.lmms_hf:load_lmms_vqa",
 }
 
 

@@ -21,7 +21,9 @@ VICUNA_SYSTEM = (
 )
 SHORT_ANSWER = "Answer the question using a single word or phrase."
 LETTER_ANSWER = "Answer with the option's letter from the given choices directly."
-FAMILIES = ("caption", "vqa", "gqa", "grounding", "yes_no", "multiple_choice")
+#: ``instruction``: a complete instruction written elsewhere (e.g. an lmms-eval task's prompt),
+#: placed in the model's conversation template as it is
+FAMILIES = ("caption", "vqa", "gqa", "grounding", "yes_no", "multiple_choice", "instruction")
 _DROP = re.compile(r'[.!"()*#:;~]')
 
 
@@ -59,6 +61,8 @@ def _multitask(family: str, fields: Mapping[str, Any], caption: str) -> str:
         return f"<ref>{_field(fields, 'expression', family)}</ref>"
     if family == "caption":
         return caption
+    if family == "instruction":
+        return _field(fields, "text", family)
     options = " ".join(f"{letter}. {text}" for letter, text in _options(fields))
     question = infmllm_question(_field(fields, "question", family))
     return f"Question:{question} Options: {options} Short answer:"
@@ -72,6 +76,8 @@ def _chat_content(family: str, fields: Mapping[str, Any], caption: str) -> str:
                 f"describes: {_field(fields, 'expression', family)}")
     if family == "caption":
         return caption
+    if family == "instruction":
+        return _field(fields, "text", family)
     lines = [str(fields["hint"])] if fields.get("hint") else []
     lines.append(_field(fields, "question", family))
     lines += [f"{letter}. {text}" for letter, text in _options(fields)]

@@ -1,0 +1,136 @@
+"""The lmms-eval model ``infmllm``: our InfMLLM adapter behind lmms-eval's ``lmms`` interface.
+
+    lmms-eval --model infmllm --model_args card=infmllm-7b,weights=/ckpt/infmllm-7b \\
+        --tasks vqav2_val --batch_size 16
+
+``--model_args``: ``card`` (a model card of ours, adapter ``infmllm``), ``prompt``
+(``instruction``, the default, or ``question``: see :data:`bridge.PROMPT_FAMILIES`), and any
+``--model-option`` of the adapter (weights, tokenizer, device, dtype, attn, feature_cache …).
+Only generate_until is supported; log-likelihood and multi-round requests raise a clear error.
+Imported by lmms-eval only (this module imports lmms_eval).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lmms_eval.api.model import lmms
+
+from infmllm_eval.adapters import create_adapter
+from infmllm_eval.adapters.infmllm import InfMLLMAdapter
+from infmllm_eval.cards import generation_with
+from infmllm_eval.catalog import resolve_model
+from infmllm_eval.commands import parse_batch_size
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.lmms.bridge import (
+    DEFAULT_MAX_NEW_TOKENS,
+    PROMPT_FAMILIES,
+    Pending,
+    generate_all,
+    make_request,
+)
+from infmllm_eval.types import GenerationConfig
+
+
+class UnsupportedRequestError(NotImplementedError):
+    """lmms-eval asked for something InfMLLM does not do (log-likelihood, multi-round)."""
+
+
+def _option_text(value: Any) -> str:
+    """lmms-eval parses model_args into Python values; the adapter takes strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class InfMLLM(lmms):  # type: ignore[misc]  # lmms_eval is untyped
+    """InfMLLM for lmms-eval: requests are rendered by the model card's prompt style and
+    generated in batches of ``batch_size`` (equal decoding settings, longest first)."""
+
+    is_simple = True
+
+    def __init__(self, card: str = "infmllm-7b", prompt: str = "instruction",
+                 batch_size: int | str = 1, max_batch_size: int | None = None,
+                 device: str | None = None, **options: Any) -> None:
+        super().__init__()
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise BadInputError("infmllm under lmms-eval runs in one process (launch without "
+                                "accelerate/torchrun; several GPUs: `infmllm-eval run`)")
+        if prompt not in PROMPT_FAMILIES:
+            raise BadInputError(f"--model_args prompt={prompt!r}: expected "
+                                f"{' or '.join(PROMPT_FAMILIES)}")
+        model_card = resolve_model(str(card))
+        if model_card.adapter != "infmllm":
+            raise BadInputError(f"--model_args card={card}: lmms-eval runs InfMLLM model cards "
+                                f"(adapter infmllm); this card's adapter is "
+                                f"{model_card.adapter!r}")
+        adapter_options = {k: _option_text(v) for k, v in options.items()}
+        if device:
+            adapter_options.setdefault("device", str(device))
+        adapter = create_adapter(model_card, adapter_options)
+        assert isinstance(adapter, InfMLLMAdapter)
+        self.adapter = adapter
+        self.prompt = prompt
+        self.batch_size_per_gpu = parse_batch_size(str(batch_size))
+        self.base_generation = generation_with(
+            GenerationConfig(max_new_tokens=DEFAULT_MAX_NEW_TOKENS), model_card.generation,
+            model_card.path)
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch_size_per_gpu
+
+    @property
+    def device(self) -> str:
+        return str(self.adapter.device)
+
+    def generate_until(self, requests: list[Any]) -> list[str]:
+        """One answer per request, in order; each request's image is taken from its doc."""
+        pending = [self._pending(i, req) for i, req in enumerate(requests)]
+        bar = _progress(len(pending), self.rank)
+        try:
+            return generate_all(pending, self.adapter.generate, self.batch_size,
+                                self.adapter.request_cost, bar.update)
+        finally:
+            bar.close()
+
+    def _pending(self, index: int, instance: Any) -> Pending:
+        args = instance.args
+        if len(args) != 6:
+            raise UnsupportedRequestError(f"infmllm: unexpected generate_until arguments "
+                                          f"({len(args)} values, expected 6)")
+        context, gen_kwargs, doc_to_visual, doc_id, task, split = args
+        where = f"lmms-eval task {task}, doc {doc_id}"
+
+        def visuals() -> Any:
+            return doc_to_visual(self.task_dict[task][split][doc_id])
+
+        return make_request(str(index), context, visuals, dict(gen_kwargs or {}),
+                            self.base_generation, self.prompt, where)
+
+    def loglikelihood(self, requests: list[Any]) -> list[tuple[float, bool]]:
+        raise UnsupportedRequestError(
+            "infmllm does not support loglikelihood requests (multiple-choice by likelihood); "
+            "use generate_until tasks")
+
+    def generate_until_multi_round(self, requests: list[Any]) -> list[str]:
+        raise UnsupportedRequestError(
+            "infmllm does not support multi-round generation (generate_until_multi_round): "
+            "InfMLLM answers one image and one prompt per request; use generate_until tasks")
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        """Nothing to show."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _progress(total: int, rank: int) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, disable=rank != 0, desc="infmllm responding")
