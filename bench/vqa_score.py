@@ -2,10 +2,12 @@
 
 Side by side in one run:
   * `infmllm-eval score` end to end in a fresh process (load the official-format files, check,
-    score, bootstrap interval, write the metrics JSON): median wall time of --repeat runs and
-    peak RSS of the process (from wait4);
+    score, bootstrap interval, write the metrics JSON): median wall time of --repeat runs, the
+    median CPU time (user + sys) and the peak RSS of the process (from wait4), and the load
+    average before the runs (other work on the machine slows the wall time);
   * the official code's json.load of the two files (its loading, GC on);
-  * the scoring core alone (VqaAccuracy over every question), in-process;
+  * the scoring core alone (VqaAccuracy.percents over every question, as `score` runs it),
+    in-process;
   * the official per-question evaluate loop (bench/official_vqa_loop.py, no caching) timed on
     a subsample and scaled linearly to the full size (its cost per question is constant).
 Writes JSON to stdout (and to --output). Usage: python bench/vqa_score.py [--n N] [--sub N]
@@ -42,7 +44,8 @@ def time_cli(paths: dict[str, Path], variant: str, out: Path, repeat: int) -> di
            "--file", f"annotations={paths['annotations']}",
            "--predictions", str(paths["predictions"]), "--option", f"normalization={variant}",
            "--output", str(out)]
-    walls, peaks = [], []
+    walls, cpus, peaks = [], [], []
+    load = os.getloadavg()[0]
     for _ in range(repeat):
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -51,8 +54,11 @@ def time_cli(paths: dict[str, Path], variant: str, out: Path, repeat: int) -> di
         if status != 0:
             raise SystemExit(f"score failed: {' '.join(cmd)}")
         peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
+        cpus.append(usage.ru_utime + usage.ru_stime)
     return {"wall_s_runs": [round(w, 3) for w in walls],
             "wall_s": round(statistics.median(walls), 3),
+            "cpu_s": round(statistics.median(cpus), 3),
+            "load_average_1min_before": round(load, 2),
             "peak_rss_mb": round(max(peaks), 1),
             "accuracy": json.loads(out.read_text())["metrics"]["accuracy"]}
 
@@ -76,11 +82,13 @@ def read_inputs(paths: dict[str, Path]) -> tuple[list[dict], list[dict], list[di
 
 def time_core(annotations: list[dict], results: list[dict], variant: str) -> dict[str, float]:
     answers = {a["question_id"]: [x["answer"] for x in a["answers"]] for a in annotations}
+    predictions = [r["answer"] for r in results]
+    answer_lists = [answers[r["question_id"]] for r in results]
     scorer = VqaAccuracy(variant)
     start = time.perf_counter()
-    total = sum(scorer(r["answer"], answers[r["question_id"]]) for r in results)
+    total = sum(scorer.percents(predictions, answer_lists))
     wall = time.perf_counter() - start
-    return {"wall_s": round(wall, 3), "accuracy": 100.0 * total / len(results)}
+    return {"wall_s": round(wall, 3), "accuracy": total / len(results)}
 
 
 def time_official(questions: list[dict], annotations: list[dict], results: list[dict],
@@ -107,7 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=214_354)
     parser.add_argument("--sub", type=int, default=5_000, help="official-loop subsample")
-    parser.add_argument("--repeat", type=int, default=3, help="CLI runs (median reported)")
+    parser.add_argument("--repeat", type=int, default=5, help="CLI runs (median reported)")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     report: dict[str, object] = {"n_questions": args.n, "python": platform.python_version(),

@@ -6,13 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from infmllm_eval.adapters import create_adapter
 from infmllm_eval.cards import ModelCard, model_cards, task_cards
 from infmllm_eval.catalog import resolve_model, resolve_task, resolve_tasks
-from infmllm_eval.data.images import DATA_URI_PREFIX
-from infmllm_eval.engine.distributed import from_environment
-from infmllm_eval.engine.progress import NoProgress
-from infmllm_eval.engine.run import ON_IMAGE_ERROR, RunConfig, run_evaluation, run_identity
 from infmllm_eval.engine.store import file_sha256, new_run_id, read_json_file
 from infmllm_eval.errors import BadInputError, InfmllmEvalError
 from infmllm_eval.jsonio import no_gc, write_json
@@ -27,7 +22,9 @@ from infmllm_eval.taskspec import (
     parse_pairs,
     split_file_overrides,
 )
-from infmllm_eval.ui import RichProgress
+
+# The engine, the adapters and the image code (PIL) are imported by the commands that use them:
+# `score` needs none of them, and importing them cost a noticeable part of its time.
 
 
 def _data_status(spec: TaskSpec, data_root: Path) -> str:
@@ -85,6 +82,8 @@ def _specs(tasks: Sequence[str], data_root: Path, files: Sequence[str],
 def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str],
                images: bool) -> tuple[list[dict[str, str]], bool]:
     """Rows for `data check` and whether every selected task is complete."""
+    from infmllm_eval.data.images import DATA_URI_PREFIX
+
     rows, all_ok = [], True
     for spec in _specs(tasks, data_root, files, []):
         absent = missing_files(spec)
@@ -130,7 +129,7 @@ def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[s
     preds = read_prediction_source(predictions, spec.family)
     samples = load_samples(spec, images=False)
     missing = check_ids(spec, samples, preds)
-    texts: dict[str, str | None] = dict(preds.text)
+    texts = preds.text
     if card.submission_only:
         target = output or predictions.with_name(predictions.stem + ".submission.json")
         write_json(target, spec.family.submission(samples, texts, spec.options))
@@ -180,6 +179,12 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     The run directory is ``--run-name``, else ``<model>-<hash of the configuration>``: the
     same command finds its own run and resumes it; ``new_run`` starts a fresh, timestamped
     one."""
+    from infmllm_eval.adapters import create_adapter
+    from infmllm_eval.engine.distributed import from_environment
+    from infmllm_eval.engine.progress import NoProgress
+    from infmllm_eval.engine.run import ON_IMAGE_ERROR, RunConfig, run_evaluation, run_identity
+    from infmllm_eval.ui import RichProgress
+
     model_card = resolve_model(model)
     specs = _specs(tasks, data_root, files, options, model_card, generation)
     model_opts = parse_pairs(model_options, "--model-option")
@@ -236,12 +241,14 @@ def demo_root() -> Path:
 
 
 def demo_command(output_dir: Path, replay: bool = False) -> tuple[Path, dict[str, Any]]:
-    """`demo`: the tiny InfMLLM on the bundled data sets (or, with ``replay``, the bundled
-    saved answers replayed through the same run loop and scorers)."""
-    root = demo_root()
+    """`demo`: the trained ``infmllm-tiny-toy`` on every toy task (or, with ``replay``, the
+    bundled saved answers on the mini VQA sets, replayed through the same run loop)."""
     if replay:
+        root = demo_root()
         return run_command("scripted", list(DEMO_TASKS), root / "data", 8, None, output_dir,
                            new_run_id("demo-replay"), [], [f"answers={root / 'predictions'}"],
                            [], 0)
-    return run_command("infmllm-tiny", list(DEMO_TASKS), root / "data", 8, None, output_dir,
-                       new_run_id("demo-tiny"), [], [], [], 0)
+    from infmllm_eval.toy import DATA_ROOT, TASKS
+
+    return run_command("infmllm-tiny-toy", list(TASKS), DATA_ROOT, 32, None, output_dir,
+                       new_run_id("demo-toy"), [], [], [], 0)

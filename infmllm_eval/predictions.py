@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,30 @@ def _fast(records: list[Any]) -> dict[str, str]:
     return text
 
 
+class _OwnLine(msgspec.Struct, gc=False):
+    """A line in our own format (other fields are ignored)."""
+
+    id: int
+    prediction: str
+
+
+_OWN_LINES = msgspec.json.Decoder(_OwnLine)
+
+
+def _lines(data: bytes) -> dict[str, str]:
+    """JSONL predictions: our own format decoded typed, in one call (the 214k lines of VQAv2
+    val), anything else through :func:`_fast`; raises as ``_fast`` does."""
+    try:
+        records = _OWN_LINES.decode_lines(data)
+    except msgspec.ValidationError:  # other field names or types: the general path decides
+        return _fast(msgspec.json.Decoder().decode_lines(data))
+    text = dict(zip(map(str, map(attrgetter("id"), records)),
+                    map(attrgetter("prediction"), records), strict=True))
+    if len(text) != len(records):
+        raise _Invalid  # a duplicate id
+    return text
+
+
 def _explain(path: Path, unit: str, records: list[tuple[int, Any]]) -> None:
     """Raise the precise error (file, line/item, field) for records the fast path refused."""
     first: dict[str, int] = {}
@@ -123,7 +148,7 @@ def read_predictions(path: Path) -> Predictions:
     else:
         try:
             with no_gc():
-                return Predictions(path, _fast(msgspec.json.Decoder().decode_lines(data)), "line")
+                return Predictions(path, _lines(data), "line")
         except (_Invalid, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             _explain(path, "line", list(iter_jsonl(path, "predictions file")))
     raise BadInputError(f"{path}: unreadable predictions")  # _explain raises first

@@ -46,6 +46,27 @@ def test_score_matches_official_per_question(cli: Cli, conformance: Path, tmp_pa
     assert lo <= got["metrics"]["accuracy"] <= hi
 
 
+def test_annotations_in_any_order_score_the_same(cli: Cli, conformance: Path,
+                                                 tmp_path: Path) -> None:
+    """The official files list questions and annotations in the same order (the loader's fast
+    path); another order, or annotations of other questions, give the same metrics file."""
+    edge = conformance / "vqa_edge_cases"
+    doc = json.loads((edge / "edge_annotations.json").read_text())
+    extra = {**doc["annotations"][0], "question_id": 999_999}
+    shuffled = tmp_path / "annotations.json"
+    shuffled.write_text(json.dumps({**doc, "annotations": [*reversed(doc["annotations"]), extra]}))
+    outputs = []
+    for ann_file in (edge / "edge_annotations.json", shuffled):
+        out = tmp_path / f"m{len(outputs)}.json"
+        res = cli("score", "--task", "vqav2_val", "--file",
+                  f"questions={edge / 'edge_questions.json'}", "--file",
+                  f"annotations={ann_file}", "--predictions",
+                  str(edge / "edge_results.json"), "--output", str(out))
+        assert res.code == 0, res.err
+        outputs.append(out.read_text())
+    assert outputs[0] == outputs[1]
+
+
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path

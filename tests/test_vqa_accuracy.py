@@ -281,3 +281,25 @@ def test_matches_naive_loop_on_random_questions(variant: str) -> None:
             prediction,
             answers,
         )
+
+
+@pytest.mark.parametrize("variant", VQA_VARIANTS)
+def test_percents_equals_one_call_per_question(edge: dict[str, Any], variant: str) -> None:
+    """The batch loop `score` uses gives exactly 100 x the per-question value, bit for bit."""
+    rng = random.Random(99)
+    anns = {a["question_id"]: [x["answer"] for x in a["answers"]] for a in edge["annotations"]}
+    pairs: list[tuple[str | None, list[str] | tuple[str, ...]]] = [
+        (r["answer"], anns[r["question_id"]]) for r in edge["results"]
+    ]
+    for _ in range(3000):
+        n = rng.choice([1, 2, 3, 5, 10, 10, 10, 12])
+        pool = rng.sample(WORDS, rng.randint(1, 4))
+        answers = [_noise(rng, rng.choice(pool)) for _ in range(n)]
+        prediction = _noise(rng, rng.choice([*pool, rng.choice(WORDS)]))
+        pairs.append((prediction, tuple(answers) if rng.random() < 0.5 else answers))
+    pairs += [(None, ["yes"] * 10), ("yes", [])]
+    got = VqaAccuracy(variant).percents([p for p, _ in pairs], [a for _, a in pairs])
+    scorer = VqaAccuracy(variant)
+    expected = [0.0 if p is None or not a else 100.0 * scorer(p, a) for p, a in pairs]
+    assert got == expected
+

@@ -8,7 +8,6 @@ import platform
 import subprocess
 import sys
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,8 @@ def git_sha() -> str:
 
 def versions() -> dict[str, str]:
     """Versions of Python, this package and the libraries that can change a score."""
+    from importlib import metadata  # only runs need it: kept off the import of `score`
+
     found = {"python": platform.python_version(), "infmllm-eval": __version__}
     for dist in ("numpy", "torch", "transformers", "pycocoevalcap"):
         try:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from functools import partial, reduce
+from itertools import repeat
+from operator import add, itemgetter
 from typing import Any
 
-from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor
+from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor, identity
 from infmllm_eval.metrics.vqa_accuracy import VQA_VARIANTS, VqaAccuracy
-from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
+from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, mean
 from infmllm_eval.types import Sample
+
+#: ScoredSample from an (id, score, prediction, extra) tuple without its Python-level __new__
+_scored = partial(tuple.__new__, ScoredSample)
 
 
 class VqaFamily:
@@ -34,16 +41,14 @@ class VqaFamily:
     ) -> FamilyScores:
         accuracy = VqaAccuracy(options["normalization"])
         clean = get_postprocessor(options["postprocess"])
-        scored: list[ScoredSample] = []
-        append, get = scored.append, predictions.get
-        for sample in samples:
-            raw = get(str(sample.id))
-            if raw is None or not sample.targets:
-                append(ScoredSample(sample.id, 0.0, raw))
-            else:
-                append(ScoredSample(sample.id, 100.0 * accuracy(clean(raw), sample.targets), raw))
-        breakdown = means_by_meta(samples, scored, ("answer_type", "question_type"))
-        metrics = {"accuracy": mean(r.score for r in scored)}
+        # column by column, the loops in C where possible (VQAv2 val: 214k samples)
+        ids = list(map(itemgetter(0), samples))
+        raws = list(map(predictions.get, map(str, ids)))
+        texts = raws if clean is identity else [None if r is None else clean(r) for r in raws]
+        scores = accuracy.percents(texts, map(itemgetter(3), samples))
+        scored = list(map(_scored, zip(ids, scores, raws, repeat(None))))
+        breakdown = _breakdown(map(itemgetter(4), samples), scores)
+        metrics = {"accuracy": mean(scores)}
         for name, value in breakdown.get("answer_type", {}).items():
             metrics[f"accuracy_{name}"] = value
         return FamilyScores(metrics, breakdown, scored)
@@ -58,3 +63,21 @@ class VqaFamily:
 
 
 VQA = VqaFamily()
+
+
+def _breakdown(metas: Iterable[Mapping[str, Any]],
+               scores: list[float]) -> dict[str, dict[str, float]]:
+    """``means_by_meta(samples, scored, ("answer_type", "question_type"))`` in one pass: the
+    same values (each group's scores summed one by one, in sample order), names sorted."""
+    by_answer: defaultdict[Any, list[float]] = defaultdict(list)
+    by_question: defaultdict[Any, list[float]] = defaultdict(list)
+    for meta, score in zip(metas, scores, strict=True):
+        by_answer[meta.get("answer_type")].append(score)
+        by_question[meta.get("question_type")].append(score)
+    breakdown = {}
+    for key, groups in (("answer_type", by_answer), ("question_type", by_question)):
+        means = {name: reduce(add, values, 0.0) / len(values)
+                 for name, values in sorted((k, v) for k, v in groups.items() if k)}
+        if means:  # keys no sample has are omitted
+            breakdown[key] = means
+    return breakdown
