@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from infmllm_eval import __version__
+from infmllm_eval.cli_lmms import register as register_import_commands
 from infmllm_eval.cli_report import register as register_report_commands
 from infmllm_eval.errors import EXIT_BAD_INPUT, BadInputError, InfmllmEvalError
 from infmllm_eval.ui import err, metrics_table, out
@@ -24,6 +25,7 @@ data_app = typer.Typer(help="Inspect benchmark data on disk.", no_args_is_help=T
 app.add_typer(list_app, name="list")
 app.add_typer(data_app, name="data")
 register_report_commands(app)
+register_import_commands(app)
 
 DataRoot = Annotated[Path | None, typer.Option(
     "--data-root", metavar="DIR", help="Folder holding the benchmark files named in the task "
@@ -192,16 +194,22 @@ def demo(
     output_dir: Annotated[Path, typer.Option(
         "--output-dir", help="Folder that receives the run directory.")] = Path("results/runs"),
     replay: Annotated[bool, typer.Option(
-        "--replay", help="Replay the bundled saved answers instead of running the tiny model.")]
-    = False,
+        "--replay", help="Replay the bundled saved answers on the mini VQAv2 / OK-VQA / "
+        "TextVQA / GQA sets instead of running the toy model.")] = False,
 ) -> None:
-    """Run the bundled demo: the tiny InfMLLM (random weights: its scores are near zero) on
-    shipped mini VQAv2 / OK-VQA / TextVQA / GQA sets, through the real run loop and scorers."""
+    """Run the embedded default: the shipped trained infmllm-tiny-toy on the five toy
+    benchmarks (captioning, VQA, grounding, MME, MMBench; the bundled generated data) through
+    the real run loop and scorers, then print the leaderboard."""
     from infmllm_eval.commands import demo_command
+    from infmllm_eval.report.render import render_report
+    from infmllm_eval.report.runs import load_run
 
     run_dir, metrics = demo_command(output_dir, replay)
-    what = "replayed answers" if replay else "infmllm-tiny, random weights"
-    out.print(metrics_table(metrics["tasks"], title=f"Demo (bundled data, {what})"))
+    what = "replayed answers" if replay else "infmllm-tiny-toy on the toy benchmarks"
+    out.print(metrics_table(metrics["tasks"], title=f"Demo ({what})"))
+    if not replay:
+        out.print(render_report([load_run(run_dir)], "md"), markup=False, highlight=False,
+                  soft_wrap=True)
     out.print(f"run directory: {run_dir}")
 
 

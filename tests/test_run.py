@@ -55,16 +55,6 @@ def test_demo_command_writes_run_directory(cli: Cli, tmp_path: Path) -> None:
     assert "vqav2_val" in res.out and "accuracy" in res.out
 
 
-def test_demo_runs_the_tiny_model(cli: Cli, tmp_path: Path) -> None:
-    res = cli("demo", "--output-dir", str(tmp_path))
-    assert res.code == 0, res.err
-    (run_dir,) = tmp_path.iterdir()
-    run = json.loads((run_dir / "run.json").read_text())
-    assert run["model"]["adapter"] == "infmllm" and run["config"]["model"] == "infmllm-tiny"
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert [metrics["tasks"][t]["n_samples"] for t in DEMO_TASKS] == [24, 12, 8, 12]
-
-
 def test_scores_of_run_equal_score_command(cli: Cli, tmp_path: Path) -> None:
     metrics = run_demo(tmp_path / "r", ScriptedAdapter(demo_answers()), tasks="vqav2_val")
     preds = demo_root() / "predictions" / "vqav2_val.jsonl"

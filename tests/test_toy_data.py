@@ -97,3 +97,18 @@ def test_grounding_targets_are_the_drawn_boxes() -> None:
     for s in samples[:20]:
         scene = make_scene(int(s.meta["image_id"]))
         assert tuple(s.targets) in {tuple(map(float, sh.box)) for sh in scene.shapes}
+
+
+def test_toy_tokenizer_rebuilds_byte_for_byte_and_keeps_toy_words_whole(tmp_path: Path) -> None:
+    from infmllm_eval.modeling.tokenizer import load_tokenizer
+    from infmllm_eval.toy.tokenizer import TOY_TOKENIZER, WORDS, train
+
+    rebuilt = train(tmp_path)
+    shipped = TOY_TOKENIZER / "tokenizer.model"
+    assert rebuilt.read_bytes() == shipped.read_bytes(), "stale: rerun toy.tokenizer"
+    tok = load_tokenizer(shipped)
+    for word in WORDS:
+        assert len(tok.encode(f"the {word}")) == 2, word
+    text = "Is there a purple star? [0.25,0.50,0.75,1.00] 是"
+    assert tok.decode(tok.encode(text)) == text  # byte fallback: nothing is lost
+    assert max(tok.encode(text)) < 512  # the card's vocabulary

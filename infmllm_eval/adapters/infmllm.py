@@ -86,7 +86,7 @@ def _tokenizer(options: Mapping[str, str], weights: str | None) -> SpTokenizer:
     if choice == "tiny":
         return load_tokenizer(TINY_TOKENIZER)
     if choice:
-        return load_tokenizer(Path(choice))
+        return load_tokenizer(Path(resolve_packaged(choice) or choice))
     if weights:
         folder = Path(weights)
         return load_tokenizer(folder if folder.is_dir() else folder.parent)
