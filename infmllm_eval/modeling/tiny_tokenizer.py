@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import sentencepiece as spm
 
@@ -33,25 +34,31 @@ A. B. C. D. (0.12,0.34),(0.56,0.78) [0.1, 0.2, 0.3, 0.4] 0 1 2 3 4 5 6 7 8 9
 """
 
 
-def train(out_dir: Path = TINY_TOKENIZER, vocab_size: int = 512) -> Path:
-    """Train the tiny tokenizer into ``out_dir/tokenizer.model``; ids: unk 0, bos 1, eos 2."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir.resolve() / "tokenizer.model"
+def train_bpe(text: str, target: Path, vocab_size: int = 512, **options: Any) -> Path:
+    """Train a SentencePiece BPE (byte fallback; ids: unk 0, bos 1, eos 2) on ``text`` into
+    ``target``, deterministically; ``options`` are further trainer settings."""
+    target = target.resolve()
     here = Path.cwd()
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # relative paths: the trainer records them in the model file
         try:
-            Path("corpus.txt").write_text(CORPUS * 8, encoding="utf-8")
+            Path("corpus.txt").write_text(text, encoding="utf-8")
             spm.SentencePieceTrainer.train(
                 input="corpus.txt", model_prefix="tokenizer", vocab_size=vocab_size,
                 model_type="bpe", character_coverage=1.0, byte_fallback=True, unk_id=0,
                 bos_id=1, eos_id=2, pad_id=-1, add_dummy_prefix=True, split_digits=True,
-                normalization_rule_name="identity", num_threads=1, minloglevel=2,
+                normalization_rule_name="identity", num_threads=1, minloglevel=2, **options,
             )
             target.write_bytes(Path("tokenizer.model").read_bytes())
         finally:
             os.chdir(here)
     return target
+
+
+def train(out_dir: Path = TINY_TOKENIZER, vocab_size: int = 512) -> Path:
+    """Train the tiny tokenizer into ``out_dir/tokenizer.model``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return train_bpe(CORPUS * 8, out_dir / "tokenizer.model", vocab_size)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,10 @@ together. The words of the toy world are therefore user-defined pieces here.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 
-import sentencepiece as spm
-
-from infmllm_eval.modeling.tiny_tokenizer import CORPUS
+from infmllm_eval.modeling.tiny_tokenizer import CORPUS, train_bpe
 from infmllm_eval.toy.world import BACKGROUNDS, COLORS, KINDS, NUMBER_WORDS
 
 TOY_TOKENIZER = Path(__file__).resolve().parent / "tokenizer"
@@ -47,25 +43,9 @@ def corpus(n: int = 4000, seed: int = 0) -> str:
 def train(out_dir: Path = TOY_TOKENIZER, vocab_size: int = 512) -> Path:
     """Train into ``out_dir/tokenizer.model``; ids: unk 0, bos 1, eos 2 (as the tiny one)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir.resolve() / "tokenizer.model"
-    text = corpus()
-    here = Path.cwd()
-    with tempfile.TemporaryDirectory() as tmp:
-        os.chdir(tmp)  # relative paths: the trainer records them in the model file
-        try:
-            Path("corpus.txt").write_text(text, encoding="utf-8")
-            spm.SentencePieceTrainer.train(
-                input="corpus.txt", model_prefix="tokenizer", vocab_size=vocab_size,
-                model_type="bpe", character_coverage=1.0, byte_fallback=True, unk_id=0,
-                bos_id=1, eos_id=2, pad_id=-1, add_dummy_prefix=True, split_digits=True,
-                user_defined_symbols=[f"\u2581{w}" for w in sorted(set(WORDS))],
-                hard_vocab_limit=False, normalization_rule_name="identity", num_threads=1,
-                minloglevel=2,
-            )
-            target.write_bytes(Path("tokenizer.model").read_bytes())
-        finally:
-            os.chdir(here)
-    return target
+    return train_bpe(corpus(), out_dir / "tokenizer.model", vocab_size,
+                     user_defined_symbols=[f"\u2581{w}" for w in sorted(set(WORDS))],
+                     hard_vocab_limit=False)
 
 
 if __name__ == "__main__":
