@@ -102,6 +102,25 @@ def test_columns_grouped_by_family_best_bold_and_deltas(tmp_path: Path,
     assert rows["infmllm-7b"]["vqav2_testdev.accuracy"].text == "sub."
 
 
+def test_mme_category_without_subtasks_gets_no_column() -> None:
+    """A run that scored only perception subtasks (the toy MME) reports cognition 0, which
+    is not a result: no cognition column; a run with a cognition subtask brings it back."""
+    def mme(subtasks: dict[str, float]) -> dict[str, object]:
+        cognition = sum(v for k, v in subtasks.items() if k == "code_reasoning")
+        return {"family": "yes_no", "primary_metric": "perception",
+                "metrics": {"perception": sum(subtasks.values()) - cognition,
+                            "cognition": cognition},
+                "breakdown": {"subtasks": {k: {"score": v} for k, v in subtasks.items()}}}
+
+    toy = RunResult("toy", Path("toy"), "m", {"toy_mme": mme({"count": 150.0, "color": 160.0})})
+    keys = [c.key for c in build_leaderboard([toy]).columns]
+    assert keys == ["toy_mme.perception"]
+    full = RunResult("full", Path("full"), "m",
+                     {"toy_mme": mme({"count": 150.0, "code_reasoning": 70.0})})
+    keys = [c.key for c in build_leaderboard([toy, full]).columns]
+    assert keys == ["toy_mme.perception", "toy_mme.cognition"]
+
+
 def test_variant_footnotes_on_headers_or_cells(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     table = build_leaderboard(fixture_runs(tmp_path, monkeypatch))

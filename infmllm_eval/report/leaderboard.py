@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from infmllm_eval.cards import task_cards
+from infmllm_eval.metrics.mme import CATEGORY
 from infmllm_eval.report.reference import PublishedModel, ReferenceFile
 from infmllm_eval.report.runs import RunResult, unique_labels, variant_text
 from infmllm_eval.report.table import Cell, Column, Marks, Note, Row, Table, compose
@@ -48,6 +49,17 @@ def _order(column: Column) -> tuple[int, str, str, int]:
     return group, column.group, column.task, rank
 
 
+def _measured(entry: dict[str, Any], metric: str) -> bool:
+    """False for an MME category none of whose subtasks the run scored (the toy MME has no
+    cognition subtask: its ``cognition 0`` is not a result)."""
+    subtasks = entry.get("breakdown", {}).get("subtasks")
+    if entry.get("family") != "yes_no" or not isinstance(subtasks, dict) or not subtasks:
+        return True
+    if metric not in set(CATEGORY.values()):
+        return True
+    return any(CATEGORY.get(name) == metric for name in subtasks)
+
+
 def discover_columns(runs: Sequence[RunResult],
                      models: Sequence[PublishedModel]) -> list[Column]:
     """The table's columns in family, then task order."""
@@ -60,7 +72,7 @@ def discover_columns(runs: Sequence[RunResult],
                 continue
             family = str(entry.get("family", "other"))
             for metric in FAMILY_COLUMNS.get(family, (entry["primary_metric"],)):
-                if run.value(task, metric) is not None:
+                if run.value(task, metric) is not None and _measured(entry, metric):
                     column = make_column(task, metric, family)
                     found.setdefault(column.key, column)
     cards = task_cards()
