@@ -15,7 +15,7 @@ from infmllm_eval.data.safe_pickle import load_plain_pickle
 from infmllm_eval.taskspec import build_task, load_samples
 from infmllm_eval.toy import DATA_ROOT, TASKS
 from infmllm_eval.toy.build import build
-from infmllm_eval.toy.world import SIZE, make_scene
+from infmllm_eval.toy.world import BACKGROUNDS, COLORS, SIZE, Scene, Shape, make_scene
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -48,6 +48,22 @@ def test_scene_is_a_function_of_its_seed() -> None:
                     a.box[3] <= b.box[1] or b.box[3] <= a.box[1]
     assert len({s.color for s in scene.shapes}) == len({s.kind for s in scene.shapes}) \
         == len(scene.shapes)
+
+
+def test_cells_name_the_shape_and_part_on_each_grid_cell() -> None:
+    small, big = Shape("red", "circle", (0, 0, 16, 16)), Shape("blue", "square", (32, 16, 64, 48))
+    scene = Scene("gray", (small, big))
+    cells = scene.cells()
+    assert len(cells) == 16
+    assert cells[0] == (small, 0)
+    assert [cells[i] for i in (6, 7, 10, 11)] == [(big, 1), (big, 2), (big, 3), (big, 4)]
+    assert {i for i, c in enumerate(cells) if c == (None, 0)} == \
+        set(range(16)) - {0, 6, 7, 10, 11}
+    # the pixels agree: each cell's centre has its shape's colour, else the background's
+    image = scene.draw()
+    for i, (shape, _) in enumerate(cells):
+        centre = image.getpixel((i % 4 * 16 + 8, i // 4 * 16 + 8))
+        assert centre == (COLORS[shape.color] if shape else BACKGROUNDS[scene.background])
 
 
 def test_toy_group_lists_every_card() -> None:

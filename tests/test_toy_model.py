@@ -12,11 +12,19 @@ import pytest
 import torch
 
 from infmllm_eval.catalog import resolve_model
+from infmllm_eval.errors import BadInputError
 from infmllm_eval.modeling import InfMLLM, InfMLLMConfig, load_state_dict, load_weights
 from infmllm_eval.report.gate import baseline_document, run_gate
 from infmllm_eval.report.runs import load_run
 from infmllm_eval.toy import DATA_ROOT, TASKS, WEIGHTS
-from infmllm_eval.toy.train import train
+from infmllm_eval.toy.train import (
+    TRAIN_SEEDS,
+    build_model,
+    cell_labels,
+    pretrain_vision,
+    train,
+)
+from infmllm_eval.toy.world import COLORS, KINDS, make_scene
 from tests.conftest import ROOT, CliResult
 
 Cli = Callable[..., CliResult]
@@ -25,10 +33,11 @@ BASELINE = ROOT / "results" / "baselines" / "toy.json"
 TARGETS = {"toy_vqa": ("accuracy", 70.0), "toy_caption": ("CIDEr", 100.0),
            "toy_grounding": ("acc@0.5", 50.0), "toy_mmbench": ("circular_accuracy", 50.0)}
 MME_SUBTASK_MIN = 140.0
-# The shipped model (2,800 CPU steps) meets the caption and MMBench targets but not yet the
-# grounding, VQA and MME ones: strict, so the marker must go once a retrained model meets them.
+# The shipped model (vision stage + 2,800 CPU steps) meets the caption and MMBench targets
+# and MME's count subtask, not yet the grounding, VQA and MME color ones: strict, so the
+# marker must go once a retrained model meets them.
 MISSES_TARGETS = pytest.mark.xfail(strict=True, reason="shipped toy model misses the grounding,"
-                                   " VQA and MME targets (issue 12)")
+                                   " VQA and MME color targets (issue 12)")
 MET = {"toy_caption", "toy_mmbench"}
 
 
@@ -155,18 +164,47 @@ def test_training_script_is_deterministic(tmp_path: Path) -> None:
     torch's thread settings are restored."""
     threads = torch.get_num_threads()
     runs = [train(tmp_path / f"{i}.safetensors", steps=4, batch_size=4, lr=2e-3, seed=0,
-                  threads=1, log_every=0) for i in range(2)]
+                  threads=1, log_every=0, vision_steps=3) for i in range(2)]
     first, second = (load_state_dict(tmp_path / f"{i}.safetensors") for i in range(2))
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert runs[0]["loss"] == runs[1]["loss"] > 0
     assert torch.get_num_threads() == threads and not torch.are_deterministic_algorithms_enabled()
     other = train(tmp_path / "seed1.safetensors", steps=4, batch_size=4, lr=2e-3, seed=1,
-                  threads=1, log_every=0)
+                  threads=1, log_every=0, vision_steps=3)
     assert other["loss"] != runs[0]["loss"]
     state = load_state_dict(tmp_path / "0.safetensors")
     model = InfMLLM(InfMLLMConfig.from_dict(dict(resolve_model("infmllm-tiny-toy").architecture)))
     load_weights(model, state, strict=True)  # the card's architecture, original key names
+
+
+def test_vision_stage_learns_each_cell_and_freezes_the_vit() -> None:
+    torch.manual_seed(0)
+    model, style, _ = build_model(0)
+    scene = make_scene(TRAIN_SEEDS + 10_000)
+    labels = cell_labels([scene])[0].tolist()
+    for (shape, part), got in zip(scene.cells(), labels, strict=True):
+        assert got == ([0, 0, 0] if shape is None else [
+            1 + KINDS.index(shape.kind), 1 + sorted(COLORS).index(shape.color), part])
+    _, untrained = pretrain_vision(model, style, steps=0, batch_size=32, lr=2e-3, seed=0)
+    for param in model.parameters():
+        param.requires_grad_(True)
+    loss, accuracy = pretrain_vision(model, style, steps=150, batch_size=32, lr=2e-3, seed=0,
+                                     log_every=0)
+    assert accuracy > 0.9 > 0.5 > untrained and loss < 1.0  # 3 labels: ~4.8 at the start
+    assert not any(p.requires_grad for p in model.visual_encoder.parameters())
+    assert not any(p.requires_grad for p in model.ln_vision.parameters())
+    assert all(p.requires_grad for p in (*model.pooler.parameters(),
+                                         *model.lm_model.parameters()))
+
+
+def test_vision_stage_refuses_a_card_without_one_patch_per_cell() -> None:
+    arch = dict(resolve_model("infmllm-tiny-toy").architecture) | {"patch_size": 8,
+                                                                 "pool_out_size": 4}
+    model = InfMLLM(InfMLLMConfig.from_dict(arch))
+    _, style, _ = build_model(0)
+    with pytest.raises(BadInputError, match="4x4 patches"):
+        pretrain_vision(model, style, steps=1, batch_size=2, lr=1e-3, seed=0)
 
 
 def test_loss_averages_within_each_example_first() -> None:

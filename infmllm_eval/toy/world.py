@@ -70,6 +70,20 @@ class Scene:
         self.draw().save(out, format="PNG", optimize=False, compress_level=9)
         return out.getvalue()
 
+    def cells(self) -> list[tuple[Shape | None, int]]:
+        """What each cell of the 4x4 grid shows, row by row: the shape on it (None: the
+        background) and which part of the shape it is (0: all of a one-cell shape; 1-4: the
+        top-left, top-right, bottom-left, bottom-right quarter of a two-cell one)."""
+        side = SIZE // CELL
+        cells: list[tuple[Shape | None, int]] = [(None, 0)] * (side * side)
+        for shape in self.shapes:
+            x0, y0, x1, y1 = (v // CELL for v in shape.box)
+            for cy in range(y0, y1):
+                for cx in range(x0, x1):
+                    part = 0 if x1 - x0 == 1 else 1 + 2 * (cy - y0) + (cx - x0)
+                    cells[cy * side + cx] = (shape, part)
+        return cells
+
     def shape_list(self) -> str:
         """'a red circle, a blue square and a green triangle'."""
         names = [f"a {s.name}" for s in self.shapes]
