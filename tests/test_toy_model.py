@@ -207,6 +207,42 @@ def test_vision_stage_refuses_a_card_without_one_patch_per_cell() -> None:
         pretrain_vision(model, style, steps=1, batch_size=2, lr=1e-3, seed=0)
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "0"], "--steps must be >= 1"),
+    (["--batch-size", "-2"], "--batch-size must be >= 1"),
+    (["--vision-steps", "-1"], "--vision-steps must be >= 0"),
+    (["--lr", "0"], "--lr must be > 0"),
+])
+def test_training_command_refuses_bad_settings_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    from infmllm_eval.toy.train import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "m.safetensors"), *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_training_command_reports_a_mismatched_card_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from infmllm_eval.toy import train as trainer
+
+    def wrong_grid(seed: int) -> Any:
+        model, style, tok = build_model(seed)
+        model.visual_encoder.grid_size = 2
+        return model, style, tok
+
+    monkeypatch.setattr(trainer, "build_model", wrong_grid)
+    with pytest.raises(SystemExit) as exit_info:
+        trainer.main(["--out", str(tmp_path / "m.safetensors"), "--steps", "1"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: toy vision pretraining needs 64-pixel")
+    assert not (tmp_path / "m.safetensors").exists()
+
+
 def test_loss_averages_within_each_example_first() -> None:
     from infmllm_eval.toy.train import example_mean_loss
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from infmllm_eval.catalog import resolve_model
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, InfmllmEvalError
 from infmllm_eval.modeling import InfMLLM, InfMLLMConfig
 from infmllm_eval.modeling.preprocess import preprocess
 from infmllm_eval.modeling.prompts import PromptStyle, get_style
@@ -308,8 +309,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1: the same bytes on any machine)")
     args = parser.parse_args(argv)
-    summary = train(args.out, args.steps, args.batch_size, args.lr, args.seed, args.threads,
-                    vision_steps=args.vision_steps)
+    for name in ("steps", "batch_size", "threads", "vision_steps"):
+        if getattr(args, name) < (0 if name == "vision_steps" else 1):
+            parser.error(f"--{name.replace('_', '-')} must be "
+                         f"{'>= 0' if name == 'vision_steps' else '>= 1'}")
+    if not args.lr > 0:
+        parser.error("--lr must be > 0")
+    try:
+        summary = train(args.out, args.steps, args.batch_size, args.lr, args.seed,
+                        args.threads, vision_steps=args.vision_steps)
+    except InfmllmEvalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
     print(f"wrote {args.out}: vision loss {summary['vision_loss']:.4f}, final loss "
           f"{summary['loss']:.4f}, {summary['seconds']:.0f}s")
 
