@@ -15,15 +15,31 @@ import random
 from pathlib import Path
 
 from infmllm_eval.modeling.tiny_tokenizer import CORPUS, train_bpe
-from infmllm_eval.toy.world import BACKGROUNDS, COLORS, KINDS, NUMBER_WORDS
+from infmllm_eval.toy.world import BACKGROUNDS, COLORS, KINDS, NUMBER_WORDS, Scene
 
 TOY_TOKENIZER = Path(__file__).resolve().parent / "tokenizer"
 WORDS = (*COLORS, *BACKGROUNDS, *KINDS, *NUMBER_WORDS, "star", "shape", "shapes", "object",
          "background", "picture", "image", "color", "number", "there", "what", "how", "many")
 
 
+def _select_question(scene: Scene, rng: random.Random) -> tuple[str, str]:
+    """One "select" question and answer, drawn as when the shipped tokenizer was built (the
+    trainer's maker now draws the is-there question as a yes/no pair, with other draws)."""
+    shape = rng.choice(scene.shapes)
+    others = [s for s in scene.shapes if s is not shape]
+    pick = rng.randrange(3 if others else 2)
+    if pick == 0:
+        return f"What color is the {shape.kind}?", shape.color
+    if pick == 1:
+        return f"What shape is the {shape.color} object?", shape.kind
+    if rng.random() < 0.5:
+        return f"Is there a {shape.color} {shape.kind}?", "yes"
+    return f"Is there a {rng.choice(others).color} {shape.kind}?", "no"
+
+
 def corpus(n: int = 4000, seed: int = 0) -> str:
-    """Prompts and answers of ``n`` seeded training examples, one per line."""
+    """Prompts and answers of ``n`` seeded training examples (the first a draw makes), one
+    per line."""
     from infmllm_eval.catalog import resolve_model
     from infmllm_eval.modeling.prompts import get_style
     from infmllm_eval.toy.train import MAKERS, MODEL, TRAIN_SEEDS
@@ -34,7 +50,12 @@ def corpus(n: int = 4000, seed: int = 0) -> str:
     lines = []
     for i in range(n):
         scene = make_scene(rng.randrange(TRAIN_SEEDS))
-        family, fields, answer = MAKERS[sorted(MAKERS)[i % len(MAKERS)]](scene, rng)
+        name = sorted(MAKERS)[i % len(MAKERS)]
+        if name == "select":
+            question, answer = _select_question(scene, rng)
+            family, fields = "vqa", {"question": question}
+        else:
+            family, fields, answer = MAKERS[name](scene, rng)[0]
         prompt = style.render(family, fields)
         lines.append(f"{prompt.before} {prompt.after} {answer}")
     return "\n".join(lines) + "\n" + CORPUS  # the generic tiny tokenizer's text as well
