@@ -22,9 +22,18 @@ WORDS = (*COLORS, *BACKGROUNDS, *KINDS, *NUMBER_WORDS, "star", "shape", "shapes"
          "background", "picture", "image", "color", "number", "there", "what", "how", "many")
 
 
+def _grounding_request(scene: Scene, rng: random.Random) -> tuple[str, str]:
+    """One expression and its box, drawn as when the shipped tokenizer was built (the
+    trainer's maker now draws one expression per shape, so its random stream differs)."""
+    from infmllm_eval.toy.questions import expressions
+
+    shape = rng.choice(scene.shapes)
+    return expressions(shape, scene, rng, 1)[0], shape.unit_box()
+
+
 def _select_question(scene: Scene, rng: random.Random) -> tuple[str, str]:
     """One "select" question and answer, drawn as when the shipped tokenizer was built (the
-    trainer's maker now draws the is-there question as a yes/no pair, with other draws)."""
+    trainer's maker now asks about every shape, and the is-there question as a yes/no pair)."""
     shape = rng.choice(scene.shapes)
     others = [s for s in scene.shapes if s is not shape]
     pick = rng.randrange(3 if others else 2)
@@ -54,6 +63,9 @@ def corpus(n: int = 4000, seed: int = 0) -> str:
         if name == "select":
             question, answer = _select_question(scene, rng)
             family, fields = "vqa", {"question": question}
+        elif name == "grounding":
+            expression, answer = _grounding_request(scene, rng)
+            family, fields = "grounding", {"expression": expression}
         else:
             family, fields, answer = MAKERS[name](scene, rng)[0]
         prompt = style.render(family, fields)
