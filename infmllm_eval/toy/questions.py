@@ -57,6 +57,21 @@ def _human_answers(answer: str, rng: random.Random, variant: str | None) -> tupl
     return tuple(variant if variant and rng.random() < 0.2 else answer for _ in range(10))
 
 
+def color_question(kind: str) -> str:
+    """The question for the colour of the shape of ``kind`` (VQA, MMBench, training)."""
+    return f"What color is the {kind}?"
+
+
+def shape_question(color: str) -> str:
+    """The question for the kind of the shape of ``color`` (VQA, MMBench, training)."""
+    return f"What shape is the {color} object?"
+
+
+def is_there_question(color: str, kind: str) -> str:
+    """The VQA question whether a ``color`` ``kind`` is in the image."""
+    return f"Is there a {color} {kind}?"
+
+
 def vqa_items(scene: Scene, rng: random.Random, k: int = 3) -> list[VqaItem]:
     """``k`` different questions about the scene."""
     shape = rng.choice(scene.shapes)
@@ -65,12 +80,12 @@ def vqa_items(scene: Scene, rng: random.Random, k: int = 3) -> list[VqaItem]:
     present = rng.random() < 0.5
     color = shape.color if present else absent
     pool = [
-        ("what color", f"What color is the {shape.kind}?", shape.color, None, "other"),
-        ("what shape", f"What shape is the {shape.color} object?", shape.kind, None, "other"),
+        ("what color", color_question(shape.kind), shape.color, None, "other"),
+        ("what shape", shape_question(shape.color), shape.kind, None, "other"),
         ("how many", "How many shapes are there?", str(n), ("one", "two", "three")[n - 1],
          "number"),
         ("what color", "What color is the background?", scene.background, None, "other"),
-        ("is there", f"Is there a {color} {shape.kind}?", "yes" if present else "no", None,
+        ("is there", is_there_question(color, shape.kind), "yes" if present else "no", None,
          "yes/no"),
     ]
     chosen = rng.sample(pool, k)
@@ -108,11 +123,11 @@ def choice_item(scene: Scene, rng: random.Random) -> ChoiceItem:
     shape = rng.choice(scene.shapes)
     category = rng.choice(("color", "shape", "count"))
     if category == "color":
-        question = f"What color is the {shape.kind}?"
+        question = color_question(shape.kind)
         right = shape.color
         texts = [right, *rng.sample([c for c in sorted(COLORS) if c != right], 3)]
     elif category == "shape":
-        question = f"What shape is the {shape.color} object?"
+        question = shape_question(shape.color)
         right = shape.kind
         texts = [right, *[k for k in (*KINDS, "star") if k != right]]
     else:

@@ -22,6 +22,10 @@ WORDS = (*COLORS, *BACKGROUNDS, *KINDS, *NUMBER_WORDS, "star", "shape", "shapes"
          "background", "picture", "image", "color", "number", "there", "what", "how", "many")
 
 
+# the trainer's families when the shipped tokenizer was built (sorted), one per line in turn
+CORPUS_FAMILIES = ("caption", "grounding", "multiple_choice", "select", "vqa", "yes_no")
+
+
 def _grounding_request(scene: Scene, rng: random.Random) -> tuple[str, str]:
     """One expression and its box, drawn as when the shipped tokenizer was built (the
     trainer's maker now draws one expression per shape, so its random stream differs)."""
@@ -34,16 +38,18 @@ def _grounding_request(scene: Scene, rng: random.Random) -> tuple[str, str]:
 def _select_question(scene: Scene, rng: random.Random) -> tuple[str, str]:
     """One "select" question and answer, drawn as when the shipped tokenizer was built (the
     trainer's maker now asks about every shape, and the is-there question as a yes/no pair)."""
+    from infmllm_eval.toy import questions as q
+
     shape = rng.choice(scene.shapes)
     others = [s for s in scene.shapes if s is not shape]
     pick = rng.randrange(3 if others else 2)
     if pick == 0:
-        return f"What color is the {shape.kind}?", shape.color
+        return q.color_question(shape.kind), shape.color
     if pick == 1:
-        return f"What shape is the {shape.color} object?", shape.kind
+        return q.shape_question(shape.color), shape.kind
     if rng.random() < 0.5:
-        return f"Is there a {shape.color} {shape.kind}?", "yes"
-    return f"Is there a {rng.choice(others).color} {shape.kind}?", "no"
+        return q.is_there_question(shape.color, shape.kind), "yes"
+    return q.is_there_question(rng.choice(others).color, shape.kind), "no"
 
 
 def corpus(n: int = 4000, seed: int = 0) -> str:
@@ -59,7 +65,7 @@ def corpus(n: int = 4000, seed: int = 0) -> str:
     lines = []
     for i in range(n):
         scene = make_scene(rng.randrange(TRAIN_SEEDS))
-        name = sorted(MAKERS)[i % len(MAKERS)]
+        name = CORPUS_FAMILIES[i % len(CORPUS_FAMILIES)]
         if name == "select":
             question, answer = _select_question(scene, rng)
             family, fields = "vqa", {"question": question}
