@@ -17,17 +17,15 @@ from infmllm_eval.modeling import InfMLLM, InfMLLMConfig, load_state_dict, load_
 from infmllm_eval.report.gate import baseline_document, run_gate
 from infmllm_eval.report.runs import load_run
 from infmllm_eval.toy import DATA_ROOT, TASKS, WEIGHTS
-from infmllm_eval.toy.train import (
-    TRAIN_SEEDS,
-    build_model,
+from infmllm_eval.toy.train import build_model, train
+from infmllm_eval.toy.vision_stage import (
     cell_labels,
     ground_words,
     grounded_rows,
     pixels,
     pretrain_vision,
-    train,
 )
-from infmllm_eval.toy.world import BACKGROUNDS, COLORS, KINDS, make_scene
+from infmllm_eval.toy.world import BACKGROUNDS, COLORS, KINDS, TRAIN_SEEDS, make_scene
 from tests.conftest import ROOT, CliResult
 
 Cli = Callable[..., CliResult]

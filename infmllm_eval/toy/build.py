@@ -29,10 +29,10 @@ from typing import Any
 from infmllm_eval.metrics.choice import CIRCULAR_STRIDE, rotations
 from infmllm_eval.toy import DATA_ROOT
 from infmllm_eval.toy import questions as q
-from infmllm_eval.toy.world import SIZE, Scene, make_scene
+from infmllm_eval.toy.world import SIZE, TRAIN_SEEDS, Scene, make_scene
 
 DATA = DATA_ROOT
-TEST_SEEDS = 1_000_000  # the trainer draws its scenes below this
+TEST_SEEDS = TRAIN_SEEDS  # the trainer draws its scenes below this
 # images (or questions) per split: caption images, VQA images (3 questions each), grounding
 # objects (2 expressions each), MME images per subtask (2 questions each), MMBench questions
 SIZES = {"test": {"caption": 100, "vqa": 100, "refer": 100, "mme": 40, "mmbench": 60},

@@ -57,8 +57,8 @@ def corpus(n: int = 4000, seed: int = 0) -> str:
     per line."""
     from infmllm_eval.catalog import resolve_model
     from infmllm_eval.modeling.prompts import get_style
-    from infmllm_eval.toy.train import MAKERS, MODEL, TRAIN_SEEDS
-    from infmllm_eval.toy.world import make_scene
+    from infmllm_eval.toy.train import MAKERS, MODEL
+    from infmllm_eval.toy.world import TRAIN_SEEDS, make_scene
 
     style = get_style(resolve_model(MODEL).prompt_style)
     rng = random.Random(seed)

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 
 SIZE = 64
 CELL = 16  # shapes sit on a 4x4 grid of cells, one ViT patch each
+TRAIN_SEEDS = 1_000_000  # scenes 0 .. TRAIN_SEEDS-1 train; the test splits use larger seeds
 COLORS = {"red": (220, 30, 30), "green": (30, 170, 50), "blue": (30, 60, 220),
           "yellow": (235, 200, 20), "purple": (140, 40, 170)}
 BACKGROUNDS = {"white": (245, 245, 245), "black": (15, 15, 15), "gray": (128, 128, 128)}
