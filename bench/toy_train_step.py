@@ -1,0 +1,66 @@
+"""Seconds per training step of the toy trainer on this machine, and the full run they imply.
+
+    python bench/toy_train_step.py [--steps 30] [--threads 2]
+
+Times the three loops of ``python -m infmllm_eval.toy.train`` with its defaults (fp32, the
+given threads): stage 1 in full, then the median of ``--steps`` opening steps (MME colour
+pairs) and main stage-2 steps (every family, up to three shapes), each one ``fit`` call of one
+step after 3 warm-up calls (so a fresh optimizer each: a slight over-estimate). The
+estimate multiplies by the default step counts, every main step at the full scene mix (the
+curriculum's first 900 steps are shorter, so it is an upper bound; no opening: ``--opening-steps`` adds its
+steps at the opening rate). Run it next to a full training to tell a slow machine from a slow
+recipe: the same recipe (run op6) took 18.4 minutes on a day this machine measured 0.29 s per
+main step, and 21-26 minutes for that cost on a day it measured 0.38-0.41 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable
+
+import torch
+
+from infmllm_eval.toy import train as T
+from infmllm_eval.toy.vision_stage import pretrain_vision
+
+
+def per_step(run: Callable[[], object], steps: int) -> float:
+    """Median seconds of ``run()`` over ``steps`` calls, after 3 warm-up calls."""
+    for _ in range(3):
+        run()
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per loop")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, style, tok = T.build_model(0)
+    started = time.perf_counter()  # stage 1 in full, as the trainer runs it (it then freezes)
+    pretrain_vision(model, style, T.VISION_STEPS, T.VISION_BATCH, 2e-3, 0, 0)
+    vision = (time.perf_counter() - started) / T.VISION_STEPS
+    batcher = T.Batcher(model, style, tok)
+    rng = random.Random(0)
+    opening = per_step(lambda: T.fit(model, batcher, 1, T.BATCH, 2e-3, rng.randrange(10**6),
+                                     0, T.OPENING), args.steps)
+    main_phase = T.Phase("timed", T.MIX, ())  # every scene size, as after step 900
+    main_step = per_step(lambda: T.fit(model, batcher, 1, T.BATCH, 2e-3, rng.randrange(10**6),
+                                       0, main_phase), args.steps)
+    total = (T.VISION_STEPS * vision + T.STEPS * main_step) / 60
+    print(f"threads {args.threads}: vision {vision:.3f} s/step, opening {opening:.3f} s/step, "
+          f"main {main_step:.3f} s/step -> default run at most about {total:.1f} minutes "
+          f"({T.VISION_STEPS} vision + {T.STEPS} main steps; 400 opening steps add "
+          f"{400 * opening / 60:.1f})")
+
+
+if __name__ == "__main__":
+    main()
