@@ -5,12 +5,12 @@
 Times the three loops of ``python -m infmllm_eval.toy.train`` with its defaults (fp32, the
 given threads): stage 1 in full, then the median of ``--steps`` opening steps (MME colour
 pairs) and main stage-2 steps (every family, up to three shapes), each one ``fit`` call of one
-step after 3 warm-up calls (so a fresh optimizer each: a slight over-estimate). The
-estimate multiplies by the default step counts, every main step at the full scene mix (the
-curriculum's first 900 steps are shorter, so it is an upper bound; no opening: ``--opening-steps`` adds its
-steps at the opening rate). Run it next to a full training to tell a slow machine from a slow
-recipe: the same recipe (run op6) took 18.4 minutes on a day this machine measured 0.29 s per
-main step, and 21-26 minutes for that cost on a day it measured 0.38-0.41 s.
+step after 3 warm-up calls (a fresh optimizer each: a slight over-estimate). The estimate
+multiplies by the default step counts with every main step at the full scene mix (the
+curriculum's first 900 steps are shorter), so it is an upper bound; ``--opening-steps`` would
+add its steps at the opening rate. Run it next to a full training to tell a slow machine from
+a slow recipe: the same recipe (run op6) took 18.4 minutes on a day this machine measured
+0.29 s per main step, and 21-26 minutes for that cost on a day it measured 0.38-0.41 s.
 """
 
 from __future__ import annotations
