@@ -43,6 +43,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="timed steps per loop")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    for name in ("steps", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1")
     torch.set_num_threads(args.threads)
     model, style, tok = T.build_model(0)
     started = time.perf_counter()  # stage 1 in full, as the trainer runs it (it then freezes)

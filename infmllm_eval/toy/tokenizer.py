@@ -15,6 +15,7 @@ import random
 from pathlib import Path
 
 from infmllm_eval.modeling.tiny_tokenizer import CORPUS, train_bpe
+from infmllm_eval.toy import questions as q
 from infmllm_eval.toy.world import BACKGROUNDS, COLORS, KINDS, NUMBER_WORDS, Scene
 
 TOY_TOKENIZER = Path(__file__).resolve().parent / "tokenizer"
@@ -38,8 +39,6 @@ def _grounding_request(scene: Scene, rng: random.Random) -> tuple[str, str]:
 def _select_question(scene: Scene, rng: random.Random) -> tuple[str, str]:
     """One "select" question and answer, drawn as when the shipped tokenizer was built (the
     trainer's maker now asks about every shape, and the is-there question as a yes/no pair)."""
-    from infmllm_eval.toy import questions as q
-
     shape = rng.choice(scene.shapes)
     others = [s for s in scene.shapes if s is not shape]
     pick = rng.randrange(3 if others else 2)
