@@ -3,14 +3,15 @@
     python bench/toy_train_step.py [--steps 30] [--threads 2]
 
 Times the three loops of ``python -m infmllm_eval.toy.train`` with its defaults (fp32, the
-given threads): stage 1 in full, then the median of ``--steps`` opening steps (MME colour
-pairs) and main stage-2 steps (every family, up to three shapes), each one ``fit`` call of one
-step after 3 warm-up calls (a fresh optimizer each: a slight over-estimate). The estimate
-multiplies by the default step counts with every main step at the full scene mix (the
-curriculum's first 900 steps are shorter), so it is an upper bound; ``--opening-steps`` would
-add its steps at the opening rate. Run it next to a full training to tell a slow machine from
-a slow recipe: the same recipe (run op6) took 18.4 minutes on a day this machine measured
-0.29 s per main step, and 21-26 minutes for that cost on a day it measured 0.38-0.41 s.
+given threads, the attention supervision at its default weight): stage 1 in full, then the
+median of ``--steps`` opening steps (MME colour pairs) and main stage-2 steps (every family,
+up to three shapes), each one ``fit`` call of one step after 3 warm-up calls (a fresh
+optimizer each: a slight over-estimate). The estimate multiplies by the default step counts
+with every main step at the full scene mix (the curriculum's first 900 steps are shorter),
+so it is an upper bound; ``--opening-steps`` would add its steps at the opening rate. Run it
+next to a full training to tell a slow machine from a slow recipe: the same recipe (run op6)
+took 18.4 minutes on a day this machine measured 0.29 s per main step, and 21-26 minutes for
+that cost on a day it measured 0.38-0.41 s.
 It also prints the share of CPU time the hypervisor gave to other guests while it ran
 (``steal`` in /proc/stat, Linux): during a training whose main steps took 0.69 s, a 5-second
 reading showed 54 % steal; this script measured 0.32 s at 4 % the same evening.
@@ -76,10 +77,10 @@ def main() -> None:
     batcher = T.Batcher(model, style, tok)
     rng = random.Random(0)
     opening = per_step(lambda: T.fit(model, batcher, 1, T.BATCH, 2e-3, rng.randrange(10**6),
-                                     0, T.OPENING), args.steps)
+                                     0, T.OPENING, T.FOCUS_WEIGHT), args.steps)
     main_phase = T.Phase("timed", T.MIX, ())  # every scene size, as after step 900
     main_step = per_step(lambda: T.fit(model, batcher, 1, T.BATCH, 2e-3, rng.randrange(10**6),
-                                       0, main_phase), args.steps)
+                                       0, main_phase, T.FOCUS_WEIGHT), args.steps)
     total = (T.VISION_STEPS * vision + T.STEPS * main_step) / 60
     print(f"threads {args.threads}: vision {vision:.3f} s/step, opening {opening:.3f} s/step, "
           f"main {main_step:.3f} s/step -> default run at most about {total:.1f} minutes "

@@ -10,13 +10,15 @@ column), and are then frozen; (2) *instruction tuning*: the LLM learns every tas
 (:data:`SHAPE_SCHEDULE`); grounding and most "select" draws ask about every shape of one
 image, so that only the words tell the answers apart. The card's LLM has 8 heads of 24
 channels: with 4 heads of 48 it never learned to look a shape up by a word two tokens before
-the "?" ("what shape is the red object?"). Training scenes are drawn on the fly from seeds
-below ``TRAIN_SEEDS`` (the test splits use seeds above it). Every stage-2 example is built by
-the inference code path: the model card's prompt style renders the request fields, the toy
-tokenizer encodes them, and ``assemble_multitask(before, visual tokens, after)`` is followed
-by the answer tokens and EOS; the loss is on those only. Seeded, deterministic algorithms,
-fp32 on CPU. Two options, off by default, trade grounding for MME color (README):
-``--ground-words`` (``vision_stage.ground_words``) and ``--opening-steps N`` (:data:`OPENING`).
+the "?" ("what shape is the red object?"). While it learns, three heads are also told where
+to look (:mod:`infmllm_eval.toy.focus`, ``--focus-weight``). Training scenes are drawn on
+the fly from seeds below ``TRAIN_SEEDS`` (the test splits use seeds above it). Every stage-2
+example is built by the inference code path: the model card's prompt style renders the
+request fields, the toy tokenizer encodes them, and ``assemble_multitask(before, visual
+tokens, after)`` is followed by the answer tokens and EOS; the loss is on those only.
+Seeded, deterministic algorithms, fp32 on CPU. Two options, off by default, trade grounding
+for MME color (README): ``--ground-words`` (``vision_stage.ground_words``) and
+``--opening-steps N`` (:data:`OPENING`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from infmllm_eval.modeling import InfMLLM, InfMLLMConfig
 from infmllm_eval.modeling.prompts import PromptStyle, get_style
 from infmllm_eval.modeling.tokenizer import SpTokenizer, load_tokenizer
 from infmllm_eval.toy import questions as q
+from infmllm_eval.toy.focus import Focus, Span
 from infmllm_eval.toy.tokenizer import TOY_TOKENIZER
 from infmllm_eval.toy.vision_stage import ground_words, lr_at, pixels, pretrain_vision
 from infmllm_eval.toy.world import TRAIN_SEEDS, Scene, make_scene
@@ -53,7 +56,8 @@ MIX = (("caption", 1), ("vqa", 4), ("select", 2), ("grounding", 3), ("yes_no", 3
 # stage-2 curriculum: (until step, most shapes per scene); later steps see every scene
 SHAPE_SCHEDULE = ((300, 1), (900, 2))
 VISION_STEPS, VISION_BATCH = 300, 64  # stage 1: steps and scenes per step
-STEPS, BATCH = 3400, 32  # stage 2: steps (after any opening) and examples per step
+STEPS, BATCH = 2800, 32  # stage 2: steps (after any opening) and examples per step
+FOCUS_WEIGHT = 1.0  # weight of the attention supervision (infmllm_eval.toy.focus); 0: off
 POS_SCALE = 1.0  # amplitude of the ViT position-embedding start (patch embeddings are ~1)
 Example = tuple[str, dict[str, Any], str]
 
@@ -173,21 +177,24 @@ class Batcher:
     def __init__(self, model: InfMLLM, style: PromptStyle, tokenizer: SpTokenizer) -> None:
         self.model, self.style, self.tok = model, style, tokenizer
 
-    def batch(self, items: list[tuple[Scene, Example]]) -> tuple[Tensor, Tensor, Tensor]:
-        """(inputs_embeds [B, L, H], attention_mask [B, L], labels [B, L] with -100)."""
+    def batch(self, items: list[tuple[Scene, Example]]
+              ) -> tuple[Tensor, Tensor, Tensor, list[Span]]:
+        """(inputs_embeds [B, L, H], attention_mask [B, L], labels [B, L] with -100, and per
+        example where its parts sit: :class:`infmllm_eval.toy.focus.Span`)."""
         parts = (self.model.visual_encoder, self.model.ln_vision, self.model.pooler)
         trains_vision = any(p.requires_grad for part in parts for p in part.parameters())
         with torch.set_grad_enabled(trains_vision):  # stage 2: no graph through frozen parts
             visual = self.model.encode_images(pixels(self.model, self.style,
                                                      [s for s, _ in items]))
-        seqs, labels = [], []
+        seqs, labels, spans = [], [], []
         for (_, (family, fields, answer)), tokens in zip(items, visual, strict=True):
             prompt = self.style.render(family, fields)
-            prefix = self.model.assemble_multitask(self.tok.encode(prompt.before), tokens,
-                                                   self.tok.encode(prompt.after))
+            before, after = self.tok.encode(prompt.before), self.tok.encode(prompt.after)
+            prefix = self.model.assemble_multitask(before, tokens, after)
             target = [*self.tok.encode(answer), self.tok.eos_id]
             seqs.append(torch.cat((prefix, self.model.embed_tokens(target))))
             labels.append([-100] * prefix.shape[0] + target)  # aligned with the inputs
+            spans.append(Span(1 + len(before), tuple(after), prefix.shape[0], len(target)))
         length = max(s.shape[0] for s in seqs)
         embeds = torch.zeros(len(seqs), length, seqs[0].shape[1])
         mask = torch.zeros(len(seqs), length, dtype=torch.long)
@@ -196,7 +203,7 @@ class Batcher:
             embeds[row, :seq.shape[0]] = seq
             mask[row, :seq.shape[0]] = 1
             label[row, :len(lab)] = torch.tensor(lab)
-        return embeds, mask, label
+        return embeds, mask, label, spans
 
 
 def example_mean_loss(logits: Tensor, labels: Tensor) -> Tensor:
@@ -240,25 +247,29 @@ def build_model(seed: int) -> tuple[InfMLLM, PromptStyle, SpTokenizer]:
 
 
 def fit(model: InfMLLM, batcher: Batcher, steps: int, batch_size: int, lr: float, seed: int,
-        log_every: int = 50, phase: Phase = MAIN) -> float:
+        log_every: int = 50, phase: Phase = MAIN, focus_weight: float = 0.0) -> float:
     """AdamW on seeded random examples of ``phase`` (trainable parameters only); returns the
     smoothed final loss. Scenes follow the phase's curriculum; :data:`SHAPE_SCHEDULE`: one
     shape first, then two, then up to three. Without it the LLM never learned to pick the
     shape a question names (what shape is the red object: chance after 800 steps of such
     questions alone); after 300 steps on one-shape scenes, where reading kind and colour is
-    easy, it did (77 %, with 4 heads)."""
+    easy, it did (77 %, with 4 heads). ``focus_weight`` > 0 adds that times the attention
+    supervision of :mod:`infmllm_eval.toy.focus` to the loss."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(trainable, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     rng = random.Random(seed)
     started, avg = time.perf_counter(), 0.0
+    focus = Focus(model, batcher.tok) if focus_weight > 0 else None
     model.train()
     for step in range(steps):
         for group in optim.param_groups:
             group["lr"] = lr_at(step, steps, lr, warmup=min(200, steps // 10 + 1))
         items = draw_batch(rng, batch_size, max_shapes(step, phase.shapes), phase.mix)
-        embeds, mask, labels = batcher.batch(items)
+        embeds, mask, labels, spans = batcher.batch(items)
         logits = model.forward_embeds(embeds, mask)
         loss = example_mean_loss(logits, labels)
+        if focus is not None:
+            loss = loss + focus_weight * focus.loss(items, spans)
         optim.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -267,12 +278,14 @@ def fit(model: InfMLLM, batcher: Batcher, steps: int, batch_size: int, lr: float
         if log_every and (step + 1) % log_every == 0:
             print(f"{phase.name}: step {step + 1}/{steps} loss {avg:.4f} "
                   f"{time.perf_counter() - started:.0f}s", flush=True)
+    if focus is not None:
+        focus.remove()
     return avg
 
 
 def train(out: Path, steps: int, batch_size: int, lr: float, seed: int, threads: int,
           log_every: int = 50, vision_steps: int = VISION_STEPS, opening_steps: int = 0,
-          grounded_words: bool = False) -> dict[str, float]:
+          grounded_words: bool = False, focus_weight: float = FOCUS_WEIGHT) -> dict[str, float]:
     """Both stages (stage 2: any opening, then every family); saves a safetensors file with
     the original key names and returns a summary. Torch's thread count and determinism flag
     are restored afterwards."""
@@ -292,8 +305,9 @@ def train(out: Path, steps: int, batch_size: int, lr: float, seed: int, threads:
                   f"{100 * vision[1]:.1f}%", flush=True)
         batcher = Batcher(model, style, tok)
         if opening_steps:
-            fit(model, batcher, opening_steps, batch_size, lr, seed + 2, log_every, OPENING)
-        loss = fit(model, batcher, steps, batch_size, lr, seed, log_every)
+            fit(model, batcher, opening_steps, batch_size, lr, seed + 2, log_every, OPENING,
+                focus_weight)
+        loss = fit(model, batcher, steps, batch_size, lr, seed, log_every, MAIN, focus_weight)
     finally:
         torch.set_num_threads(saved[0])
         torch.use_deterministic_algorithms(saved[1])
@@ -304,6 +318,7 @@ def train(out: Path, steps: int, batch_size: int, lr: float, seed: int, threads:
                                          "vision_steps": str(vision_steps),
                                          "opening_steps": str(opening_steps),
                                          "ground_words": str(grounded_words),
+                                         "focus_weight": str(focus_weight),
                                          "threads": str(threads)})
     return {"vision_loss": vision[0], "vision_accuracy": vision[1], "loss": loss,
             "seconds": time.perf_counter() - started}
@@ -321,6 +336,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ground-words", action="store_true",
                         help="start the kind and colour words' embeddings along the stage-1 "
                              "head's rows")
+    parser.add_argument("--focus-weight", type=float, default=FOCUS_WEIGHT,
+                        help="weight of the loss that points one LLM head at the shape the "
+                             "words name (0: off)")
     parser.add_argument("--steps", type=int, default=STEPS,
                         help="stage-2 steps on every family, after the opening")
     parser.add_argument("--batch-size", type=int, default=BATCH)
@@ -335,10 +353,13 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--{name.replace('_', '-')} must be >= {least}")
     if not args.lr > 0:
         parser.error("--lr must be > 0")
+    if not args.focus_weight >= 0:
+        parser.error("--focus-weight must be >= 0")
     try:
         summary = train(args.out, args.steps, args.batch_size, args.lr, args.seed,
                         args.threads, vision_steps=args.vision_steps,
-                        opening_steps=args.opening_steps, grounded_words=args.ground_words)
+                        opening_steps=args.opening_steps, grounded_words=args.ground_words,
+                        focus_weight=args.focus_weight)
     except InfmllmEvalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
