@@ -1,18 +1,17 @@
-"""Attention supervision for the toy trainer: one LLM head learns to look at the shape the
-words name.
+"""Attention supervision for the toy trainer: three LLM heads learn where to look.
 
 A stage-2 example that names a shape ("the red circle", "what color is the circle?", "is
 there a blue circle in the image?") has a *focus*: the shape with every kind and colour the
 text names (kinds and colours are distinct within a scene, so at most one), or, when none
-fits, the start token. While the model predicts the answer, head :data:`FOCUS_HEAD` of LLM
-layer :data:`FOCUS_LAYER` is pulled towards the visual tokens of that shape's cells (or the
-start token): cross-entropy between the head's attention row and the uniform distribution
-over them, averaged over the supervised positions. Where the head looks then answers "is
-there a ...?" by itself. Inference is
-untouched; the term only shapes training. Without it no recipe learned to pick a shape by
-its words for grounding (two- and three-shape scenes: the box of the named shape about as
-often as another's); with it, a fresh LLM on frozen stage-1 vision trained on grounding alone
-wrote the named shape's box for 87 % of such scenes after 400 steps (29 % without).
+fits, the start token. While the model predicts the answer (every answer position), head
+:data:`FOCUS_HEAD` of LLM layer :data:`FOCUS_LAYER` is pulled towards the visual tokens of
+that shape's cells (or the start token), and two layer-0 heads towards the kind word and the
+colour word of the text, so that the layer-1 head's query holds both (:data:`HEADS`). Each
+term is the cross-entropy between the head's attention row and the uniform distribution over
+its targets; :class:`Focus` averages them. Inference is untouched. Measured (README, runs
+f1-f3): without supervision no recipe learned to pick a shape by its words for a box or a
+yes/no; the layer-1 head alone took grounding 51 -> 79 but left MME color at chance; with
+the word heads every toy task reached 99.5-100.
 """
 
 from __future__ import annotations
@@ -78,7 +77,8 @@ def shape_targets(items: list[Item], spans: list[Span]) -> list[Target]:
     for row, ((scene, (_, fields, _)), span) in enumerate(zip(items, spans, strict=True)):
         names, shape = focus_shape(scene, fields)
         if names:
-            keys = [span.visual + c for c in focus_cells(scene, shape)] if shape else [0]
+            cells = focus_cells(scene, shape) if shape is not None else []
+            keys = [span.visual + c for c in cells] if cells else [0]
             out += _answer_rows(row, span, keys)
     return out
 
