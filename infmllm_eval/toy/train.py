@@ -337,8 +337,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="start the kind and colour words' embeddings along the stage-1 "
                              "head's rows")
     parser.add_argument("--focus-weight", type=float, default=FOCUS_WEIGHT,
-                        help="weight of the loss that points one LLM head at the shape the "
-                             "words name (0: off)")
+                        help="weight of the loss that points three LLM heads at the kind word, "
+                             "the colour word and the shape they name (0: off)")
     parser.add_argument("--steps", type=int, default=STEPS,
                         help="stage-2 steps on every family, after the opening")
     parser.add_argument("--batch-size", type=int, default=BATCH)
