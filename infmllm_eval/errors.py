@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import reprlib
+
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -23,3 +25,24 @@ class CardError(BadInputError):
 
 class UnknownNameError(BadInputError):
     """A task, group, model or variant name is not registered."""
+
+
+class _Short(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 128:  # str() of a huge int is slow, and refused past 4,300 digits
+            return f"<integer of about {int(x.bit_length() * 0.30103) + 1} digits>"
+        return super().repr_int(x, level)
+
+
+_SHORT = _Short()
+_SHORT.maxlevel, _SHORT.maxtuple, _SHORT.maxlist, _SHORT.maxarray = 3, 4, 4, 4
+_SHORT.maxdict, _SHORT.maxset, _SHORT.maxfrozenset, _SHORT.maxdeque = 4, 4, 4, 4
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 60, 60, 40
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` bounded for an error message: nesting, items and long strings or
+    numbers are elided (so a shared-reference bomb or a 5,000-digit int costs nothing), and
+    the result is at most ``limit`` characters."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,13 +1,17 @@
-"""The bad-input corpus (tests/bad_inputs/cases.json, described in its "about"): every case is
-either handled correctly, or ends with exit code 2 and one line naming the file at fault - no
-traceback, and no partial output. Cases marked xfail are harness bugs: their expectation is the
-correct behaviour, so they start passing (and strict xfail fails) once the bug is fixed."""
+"""The bad-input corpus (tests/bad_inputs/cases*.json, described in the "about" of cases.json):
+every case is either handled correctly, or ends with exit code 2 and one line naming the file at
+fault - no traceback, no partial output, no input file changed, and (with "timeout") within a
+bound that only a hang or a runaway read exceeds. Cases marked xfail are harness bugs: their
+expectation is the correct behaviour, so they start passing (and strict xfail fails) once the
+bug is fixed."""
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,9 +28,11 @@ from tests.conftest import CliResult
 
 Cli = Callable[..., CliResult]
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
-MANIFEST: dict[str, Any] = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
-CASES: list[dict[str, Any]] = MANIFEST["cases"]
-TEMPLATES: dict[str, list[str]] = MANIFEST["templates"]
+MANIFESTS: list[dict[str, Any]] = [json.loads(p.read_text(encoding="utf-8"))
+                                   for p in sorted(CORPUS.glob("cases*.json"))]
+CASES: list[dict[str, Any]] = [c for m in MANIFESTS for c in m["cases"]]
+TEMPLATES: dict[str, list[str]] = {k: v for m in MANIFESTS for k, v in m.get("templates",
+                                                                            {}).items()}
 
 
 def _first_mmbench_image(tsv: str) -> Image.Image:
@@ -105,7 +111,39 @@ def _execute(case: dict[str, Any], places: dict[str, str], cli: Cli) -> Outcome:
 
 
 def _files(root: Path) -> set[str]:
-    return {str(p) for p in root.rglob("*") if p.is_file()}
+    return {str(p) for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def _digests(*roots: Path) -> dict[str, str]:
+    """sha256 of every regular file under ``roots`` (the inputs a command must not change)."""
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for root in roots
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()
+            and p.stat().st_size < (1 << 26)}
+
+
+class _TimedOut(Exception):
+    pass
+
+
+def _bounded(case: dict[str, Any], places: dict[str, str], cli: Cli) -> Outcome:
+    """Run the case; with "timeout" (seconds) a hang or runaway read fails the test instead
+    of blocking the suite (SIGALRM interrupts the main thread)."""
+    seconds = int(case.get("timeout", 0))
+    if not seconds:
+        return _execute(case, places, cli)
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _TimedOut
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        return _execute(case, places, cli)
+    except _TimedOut:
+        pytest.fail(f"{case['id']}: still running after {seconds} s (a hang or a runaway read)")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _check_error(expect: dict[str, Any], got: Outcome, created: set[str],
@@ -156,8 +194,14 @@ def test_bad_input(case: dict[str, Any], cli: Cli, tmp_path: Path,
                    monkeypatch: pytest.MonkeyPatch) -> None:
     places = _prepare(case, tmp_path, monkeypatch)
     before = _files(tmp_path)
-    got = _execute(case, places, cli)
+    inputs = _digests(tmp_path / "case", tmp_path / "valid")
+    got = _bounded(case, places, cli)
     expect = case["expect"]
+    after = _digests(tmp_path / "case", tmp_path / "valid")
+    may_change = [_fill(g, places) for g in case.get("changes", [])]
+    changed = {p for p in inputs if inputs[p] != after.get(p)
+               and not any(fnmatch.fnmatch(p, g) for g in may_change)}
+    assert not changed, f"input files changed or removed: {sorted(changed)}"
     if expect["outcome"] == "error":
         leaves = [_fill(g, places) for g in case.get("leaves", [])]
         _check_error(expect, got, _files(tmp_path) - before, leaves, places)
@@ -168,9 +212,9 @@ def test_bad_input(case: dict[str, Any], cli: Cli, tmp_path: Path,
 
 
 def test_corpus_is_complete_and_small() -> None:
-    """At least 30 cases with unique ids, every fixture folder used by a case, < 200 KB."""
+    """At least 200 cases with unique ids, every fixture folder used by a case, < 400 KB."""
     ids = [c["id"] for c in CASES]
-    assert len(ids) >= 30 and len(set(ids)) == len(ids)
+    assert len(ids) >= 200 and len(set(ids)) == len(ids)
     folders = {p.name for p in CORPUS.iterdir() if p.is_dir() and not p.name.startswith("_")
                and p.name != "__pycache__"}
     assert folders <= set(ids), f"fixture folders without a case: {sorted(folders - set(ids))}"
@@ -181,4 +225,4 @@ def test_corpus_is_complete_and_small() -> None:
             assert spec["fn"] in GENERATORS
     size = sum(p.stat().st_size for p in CORPUS.rglob("*")
                if p.is_file() and "__pycache__" not in p.parts)
-    assert size < 200_000
+    assert size < 400_000

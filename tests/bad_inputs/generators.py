@@ -186,3 +186,19 @@ GENERATORS: dict[str, Callable[..., None]] = {f.__name__: f for f in (
     solid_image, gray16_png, half_transparent_rgba, palette_png, exif_rotated_jpeg, png_header,
     jpeg_header, truncated, zero_bytes, deep_json, pickle_json, pickle_calling,
     pickle_persistent_id, torch_checkpoint, tiny_wrong_shape, safetensors_file)}
+
+
+def _merge_area_generators() -> None:
+    """Add the generators of every tests/bad_inputs/gen_<area>.py (one module per area, each
+    with its own GENERATORS dict; names must not clash)."""
+    import importlib
+
+    for module in sorted(Path(__file__).parent.glob("gen_*.py")):
+        extra = importlib.import_module(f"tests.bad_inputs.{module.stem}").GENERATORS
+        clash = set(extra) & set(GENERATORS)
+        if clash:
+            raise ValueError(f"{module.name}: generator names already taken: {sorted(clash)}")
+        GENERATORS.update(extra)
+
+
+_merge_area_generators()
