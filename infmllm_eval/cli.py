@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -236,19 +238,59 @@ def _table(title: str, rows: list[dict[str, str]]) -> Any:
 
 
 def main() -> None:
-    """Console entry point: bad input ends with one line on stderr and exit code 2."""
+    """Console entry point: bad input ends with one line on stderr and exit code 2; Ctrl-C
+    with a line saying what is kept and exit code 130."""
     debug = "--debug" in sys.argv
     # oversized images are refused with our own one-line error (data/images.py), so Pillow's
     # warning would only add a second line
     warnings.filterwarnings("ignore", message="Image size .* could be decompression bomb")
+    interrupted: list[bool] = []
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupted.append(True)  # Typer turns KeyboardInterrupt into a silent exit 130
+        signal.default_int_handler(signum, frame)
+
+    previous = None
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        with contextlib.suppress(ValueError):  # not the main thread: keep Python's handler
+            previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        app()
+        code = app(standalone_mode=False)
     except InfmllmEvalError as exc:
         if debug:
             raise
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted: journaled predictions are kept; rerun the same command to resume")
-        sys.exit(130)
+    except _CLICK_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(EXIT_BAD_INPUT)  # the help is printed already
+        if debug:
+            raise
+        err.print(f"[red]error:[/] {escape(_usage_message(exc))}", highlight=False,
+                  soft_wrap=True)
+        sys.exit(EXIT_BAD_INPUT if isinstance(exc, _USAGE_ERROR) else exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        interrupted.append(True)
+        code = 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if interrupted and code == 130:
+        err.print("interrupted: journaled predictions are kept; rerun the same command to resume",
+                  highlight=False)
+    sys.exit(code if isinstance(code, int) else 0)
 
+
+# click's exception classes as Typer raises them (its own copy of click since Typer 0.22)
+_CLICK_ERROR: type[Any] = next(c for c in typer.BadParameter.__mro__
+                               if c.__name__ == "ClickException")
+_USAGE_ERROR: type[Any] = next(c for c in typer.BadParameter.__mro__
+                               if c.__name__ == "UsageError")
+
+
+def _usage_message(exc: Any) -> str:
+    """One line: click's message and, for a usage error, where to find the usage."""
+    message = " ".join(str(exc.format_message()).split()).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else "infmllm-eval"
+    return f"{message}; see '{path} --help'"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from infmllm_eval.cards import ModelCard, model_cards, task_cards
 from infmllm_eval.catalog import resolve_model, resolve_task, resolve_tasks
-from infmllm_eval.engine.store import file_sha256, new_run_id, read_json_file
-from infmllm_eval.errors import BadInputError, InfmllmEvalError
+from infmllm_eval.engine.store import file_sha256, new_run_id, read_run_json
+from infmllm_eval.errors import BadInputError, InfmllmEvalError, shown
 from infmllm_eval.jsonio import no_gc, write_json
 from infmllm_eval.predictions import read_prediction_source
 from infmllm_eval.registry import did_you_mean
@@ -181,6 +183,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     one."""
     from infmllm_eval.adapters import create_adapter
     from infmllm_eval.engine.distributed import from_environment
+    from infmllm_eval.engine.lock import acquire
     from infmllm_eval.engine.progress import NoProgress
     from infmllm_eval.engine.run import ON_IMAGE_ERROR, RunConfig, run_evaluation, run_identity
     from infmllm_eval.ui import RichProgress
@@ -188,10 +191,8 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     model_card = resolve_model(model)
     specs = _specs(tasks, data_root, files, options, model_card, generation)
     model_opts = parse_pairs(model_options, "--model-option")
-    bad_name = run_name is not None and (
-        not run_name.strip() or "/" in run_name or run_name in {".", ".."})
-    if bad_name:
-        raise BadInputError(f"--run-name {run_name!r}: use a plain folder name")
+    if run_name is not None:
+        check_run_name(run_name, output_dir)
     config = RunConfig(
         model=model, tasks=tuple(s.name for s in specs), data_root=str(data_root),
         batch_size=parse_batch_size(batch_size), limit=limit,
@@ -210,20 +211,47 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
 
         if torch.cuda.is_available():
             model_opts = {**model_opts, "device": f"cuda:{dist.local_rank}"}
-    adapter = create_adapter(model_card, model_opts)
-    info = {"model_card_sha256": file_sha256(model_card.path)}
-    progress = RichProgress() if dist.is_main else NoProgress()
-    metrics = run_evaluation(config, specs, adapter, run_dir, progress, info, dist, loaded)
-    dist.close()  # on an error the launcher stops the other ranks: no barrier then
+    lock, problem = None, None
+    if dist.is_main:  # one run per run directory: rank 0 holds the lock for the whole job
+        try:
+            lock = acquire(run_dir)
+        except BadInputError as exc:
+            problem = str(exc)
+    problem = dist.broadcast(problem)
+    if problem:
+        raise BadInputError(problem)
+    try:
+        adapter = create_adapter(model_card, model_opts)
+        info = {"model_card_sha256": file_sha256(model_card.path)}
+        progress = RichProgress() if dist.is_main else NoProgress()
+        metrics = run_evaluation(config, specs, adapter, run_dir, progress, info, dist, loaded)
+        dist.close()  # on an error the launcher stops the other ranks: no barrier then
+    finally:
+        if lock is not None:
+            lock.release()
     return run_dir, metrics
+
+
+def check_run_name(name: str, output_dir: Path) -> None:
+    """A run directory name: one plain folder name the file system can hold."""
+    if not name.strip() or "/" in name or "\0" in name or name in {".", ".."}:
+        raise BadInputError(f"--run-name {shown(name)}: use a plain folder name")
+    limit = 255
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        probe = next((p for p in (output_dir, *output_dir.parents) if p.is_dir()), Path("."))
+        limit = os.pathconf(probe, "PC_NAME_MAX")
+    if len(os.fsencode(name)) > limit:
+        raise BadInputError(f"--run-name {shown(name, 40)}: {len(os.fsencode(name))} bytes, "
+                            f"longer than the file system allows ({limit} bytes for a folder "
+                            "name); use a shorter name")
 
 
 def resume_command(run_dir: Path, batch_size: int | str | None,
                    on_image_error: str) -> tuple[Path, dict[str, Any]]:
     """`run --resume RUN_DIR`: the same configuration as recorded in its run.json."""
-    if not (run_dir / "run.json").is_file():
+    if not (run_dir / "run.json").exists():
         raise BadInputError(f"--resume {run_dir}: no run.json there (not a run directory)")
-    cfg = read_json_file(run_dir / "run.json").get("config", {})
+    cfg = read_run_json(run_dir)["config"]
     pairs = {k: [f"{a}={b}" for a, b in cfg.get(k, {}).items()]
              for k in ("options", "model_options", "files", "generation")}
     return run_command(cfg["model"], cfg["tasks"], Path(cfg["data_root"]),

@@ -12,7 +12,7 @@ from infmllm_eval.engine.batching import plan_batches, prefetched
 from infmllm_eval.engine.distributed import SINGLE, Dist, shard
 from infmllm_eval.engine.journal import Journal
 from infmllm_eval.engine.progress import Progress
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.taskspec import TaskSpec
 from infmllm_eval.types import Request, Response, Sample
 
@@ -27,16 +27,11 @@ def generate_task(
 
     In a distributed run each rank takes a balanced share of the unfinished samples (the
     samples of one image stay together) into its own journal shard; rank 0 then merges."""
-    done = journal.read_all()
-    todo = [s for s in samples if s.key not in done]
-    everything = len(todo)
+    todo, resumed, torn = _plan(samples, journal, dist)
     if dist.enabled:
-        by_image: dict[str, list[Sample]] = defaultdict(list)
-        for s in todo:
-            by_image[s.image or s.key].append(s)
-        todo = shard(list(by_image.values()), dist.world_size)[dist.rank]
         journal = journal.shard(dist.rank)
-    progress.start(spec.name, len(samples), len(samples) - everything)
+    everything = len(samples) - resumed
+    progress.start(spec.name, len(samples), resumed)
     ids = {s.key: s.id for s in todo}
     requests = [Request(s.key, s.image, spec.family.name, spec.family.request_fields(s),
                         spec.generation) for s in todo]
@@ -61,10 +56,48 @@ def generate_task(
             "wall_s": round(wall, 3),
             "samples_per_s": round(produced / wall, 2) if wall > 0 and produced else None,
             "tokens_per_s": round(tokens / wall, 1) if wall > 0 and tokens else None,
-            "dropped_torn_line": journal.dropped_torn_line,
+            "dropped_torn_line": torn,
             **{k: v - before.get(k, 0) for k, v in after.items() if isinstance(v, int | float)
                and k not in ("max_batch", "unique_images")},
             "unique_images": len({r.image for r in requests if r.image})}
+
+
+def _plan(samples: list[Sample], journal: Journal,
+          dist: Dist) -> tuple[list[Sample], int, bool]:
+    """This rank's samples to generate, how many are journaled already and whether a torn
+    journal line was dropped. Rank 0 alone reads the journal (all shards) and splits the
+    unfinished samples over the ranks (the samples of one image stay together), then
+    broadcasts the plan: ranks that start late (model loading skews them) cannot see another
+    rank's fresh appends and plan differently, which would lose or duplicate samples."""
+    plan: dict[str, Any] | None = None
+    if dist.is_main:
+        try:
+            done = journal.read_all()
+        except BadInputError as exc:
+            if not dist.enabled:
+                raise
+            plan = {"error": str(exc)}
+        else:
+            todo = [s for s in samples if s.key not in done]
+            parts = [todo]
+            if dist.enabled:
+                by_image: dict[str, list[Sample]] = defaultdict(list)
+                for s in todo:
+                    by_image[s.image or s.key].append(s)
+                parts = shard(list(by_image.values()), dist.world_size)
+            plan = {"keys": [[s.key for s in part] for part in parts],
+                    "resumed": len(samples) - len(todo), "torn": journal.dropped_torn_line}
+    plan = dist.broadcast(plan)
+    assert plan is not None  # rank 0 always plans
+    if "error" in plan:
+        raise BadInputError(plan["error"])
+    by_key = {s.key: s for s in samples}
+    mine = plan["keys"][dist.rank] if dist.enabled else plan["keys"][0]
+    unknown = [k for k in mine if k not in by_key]
+    if unknown:
+        raise BadInputError(f"rank {dist.rank} does not have sample {shown(unknown[0])} that "
+                            "rank 0 planned: every rank must read the same data")
+    return [by_key[k] for k in mine], int(plan["resumed"]), bool(plan["torn"])
 
 
 def _guarded(prepare: Callable[[list[Request]], Any] | None) -> Callable[[list[Request]], Any]:

@@ -1,14 +1,32 @@
-"""Append-only predictions journal: a line per response, flushed and fsynced per batch."""
+"""Append-only predictions journal: a line per response, flushed and fsynced per batch.
+
+Records are separated by ``\\n`` only. Every other character a line splitter may break on is
+escaped in the JSON text (``json.dumps`` escapes the control characters; U+0085, U+2028 and
+U+2029 are escaped here), and the reader splits on ``\\n`` alone, so any prediction text
+round-trips (journals written raw by older versions read the same).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.engine.progress import notice
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import write_atomic
+
+# line breaks of str.splitlines that json.dumps(ensure_ascii=False) leaves raw
+_ESCAPE = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def journal_line(record: dict[str, object]) -> str:
+    """One record as a journal line: JSON without any line break but the final ``\\n``."""
+    return json.dumps(record, ensure_ascii=False).translate(_ESCAPE) + "\n"
 
 
 @dataclass
@@ -19,44 +37,95 @@ class Journal:
     dropped_torn_line: bool = field(default=False, init=False)
     failed: dict[str, str] = field(default_factory=dict, init=False)
 
+    def _data(self) -> bytes | None:
+        """The journal's bytes (None when there is none yet); a folder, a device or an
+        unreadable file is an error naming it."""
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise BadInputError(f"{self.path}: cannot read the journal ({exc.strerror}); "
+                                "fix its path or pass --new-run") from None
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise BadInputError(f"{self.path}: the journal is {kind}; move it out of the run "
+                                "directory (or pass --new-run)")
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise BadInputError(f"{self.path}: cannot read the journal ({exc.strerror}); "
+                                "fix its permissions or pass --new-run") from None
+
     def read(self) -> dict[str, str]:
         """Key -> prediction of what is already journaled.
 
-        A last line without its newline (the process died mid-write) is cut off and reported
-        through ``dropped_torn_line``; a malformed line elsewhere is an error.
-        """
-        if not self.path.exists():
+        A last line without its newline (the process died mid-write) is cut off, reported
+        on stderr and through ``dropped_torn_line``; a malformed line elsewhere, or two
+        different predictions for one id, is an error. A ``null`` prediction counts as
+        missing (generated again on resume)."""
+        data = self._data()
+        if data is None:
             return {}
-        data = self.path.read_bytes()
         if data and not data.endswith(b"\n"):
             keep = data.rfind(b"\n") + 1
             with self.path.open("r+b") as fh:
                 fh.truncate(keep)
             data, self.dropped_torn_line = data[:keep], True
+            notice(f"{self.path}: dropped an incomplete last line (the previous run stopped "
+                   "while writing it); that sample is generated again")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad = data.count(b"\n", 0, exc.start) + 1
+            raise BadInputError(f"{self.path}: line {bad}: not UTF-8 text; the journal is "
+                                "damaged: delete that line (or the file, to generate the task "
+                                "again)") from None
         done: dict[str, str] = {}
+        first: dict[str, int] = {}
         self.failed = {}
-        for lineno, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-            try:
-                rec = json.loads(line)
-                done[str(rec["id"])] = str(rec["prediction"])
-            except (ValueError, KeyError, TypeError):
-                raise BadInputError(f"{self.path}: corrupt journal line {lineno}") from None
-            if "error" in rec:
-                self.failed[str(rec["id"])] = str(rec["error"])
+        for lineno, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            key, prediction, error = _parse(self.path, lineno, line)
+            if prediction is None:
+                continue
+            if key in done and done[key] != prediction:
+                raise BadInputError(
+                    f"{self.path}: line {lineno}: id {shown(key)} has a second, different "
+                    f"prediction (the first is on line {first[key]}); delete the wrong line "
+                    "(or the file, to generate the task again)")
+            done.setdefault(key, prediction)
+            first.setdefault(key, lineno)
+            if error is not None:
+                self.failed[key] = error
         return done
 
     def append(self, rows: list[tuple[int | str, str]],
                errors: dict[str, str] | None = None) -> None:
         """Append (native id, prediction) rows and make them durable before returning; a
-        sample whose input failed is journaled with its ``error`` (and scores as wrong)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        sample whose input failed is journaled with its ``error`` (and scores as wrong).
+        A failed write (disk full …) is undone, so the journal keeps exactly what it held."""
         errors = errors or {}
-        text = "".join(json.dumps(_record(i, p, errors.get(str(i))), ensure_ascii=False) + "\n"
-                       for i, p in rows)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        data = "".join(journal_line(_record(i, p, errors.get(str(i)))) for i, p in rows)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        except OSError as exc:
+            raise BadInputError(f"{self.path}: cannot write the journal ({exc.strerror}); "
+                                "fix the run directory or pass --new-run") from None
+        try:
+            size = os.fstat(fd).st_size
+            _write_all(fd, data.encode("utf-8"))
+            os.fsync(fd)
+        except OSError as exc:
+            _undo(fd, size)
+            raise BadInputError(
+                f"{self.path}: cannot append to the journal ({exc.strerror}); the "
+                "predictions journaled before are intact: make room and rerun the same "
+                "command to resume") from None
+        finally:
+            os.close(fd)
 
     def shard(self, rank: int) -> Journal:
         """The journal rank ``rank`` of a distributed run appends to."""
@@ -67,11 +136,20 @@ class Journal:
         return [Journal(p) for p in sorted(self.path.parent.glob(f"{self.path.stem}.rank*.jsonl"))]
 
     def read_all(self) -> dict[str, str]:
-        """What this journal and every shard hold (``failed`` covers them all)."""
+        """What this journal and every shard hold (``failed`` covers them all); one id with
+        different predictions in two files is an error naming both."""
         done, failed = self.read(), dict(self.failed)
+        where = dict.fromkeys(done, self.path)
         for shard in self.shards():
-            done.update(shard.read())
+            for key, prediction in shard.read().items():
+                if done.get(key, prediction) != prediction:
+                    raise BadInputError(
+                        f"{shard.path}: id {shown(key)} has a different prediction in "
+                        f"{where[key]}; delete the wrong one (or both, to generate it again)")
+                done.setdefault(key, prediction)
+                where.setdefault(key, shard.path)
             failed.update(shard.failed)
+            self.dropped_torn_line |= shard.dropped_torn_line
         self.failed = failed
         return done
 
@@ -83,11 +161,49 @@ class Journal:
         done = self.read_all()
         keys = [str(i) for i in order if str(i) in done]
         native = {str(i): i for i in order}
-        text = "".join(json.dumps(_record(native[k], done[k], self.failed.get(k)),
-                                  ensure_ascii=False) + "\n" for k in keys)
-        write_atomic(self.path, text)
+        text = "".join(journal_line(_record(native[k], done[k], self.failed.get(k)))
+                       for k in keys)
+        try:
+            write_atomic(self.path, text)
+        except BadInputError as exc:
+            raise BadInputError(f"{exc}; the journal itself is intact: make room and rerun the "
+                                "same command") from None
         for shard in shards:
             shard.path.unlink(missing_ok=True)
+
+
+def _parse(path: Path, lineno: int, line: str) -> tuple[str, str | None, str | None]:
+    """(key, prediction or None, error or None) of one journal line."""
+    where = f"{path}: line {lineno}"
+    try:
+        rec: Any = json.loads(line)
+    except (ValueError, RecursionError):
+        rec = None
+    if not isinstance(rec, dict) or "id" not in rec or "prediction" not in rec:
+        raise BadInputError(f"{where}: corrupt journal line (expected {{\"id\", \"prediction\"}}"
+                            "); delete it (or the file, to generate the task again)")
+    raw_id, prediction, error = rec["id"], rec["prediction"], rec.get("error")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, int | str):
+        raise BadInputError(f"{where}: corrupt journal line (id {shown(raw_id)} is not an "
+                            "integer or string); delete it")
+    if prediction is not None and not isinstance(prediction, str):
+        raise BadInputError(f"{where}: corrupt journal line (prediction {shown(prediction)} is "
+                            "not a string); delete it")
+    if error is not None and not isinstance(error, str):
+        error = shown(error)
+    return str(raw_id), prediction, error
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _undo(fd: int, size: int) -> None:
+    """Cut a partly written append back to the journal's former size (best effort)."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, size)
 
 
 def _record(sample_id: int | str, prediction: str, error: str | None) -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Protocol
 
 
@@ -26,3 +27,10 @@ class NoProgress:
 
     def finish(self) -> None:
         return None
+
+
+def notice(message: str) -> None:
+    """A one-line notice on stderr (something the run did on its own that the user should
+    know of: a dropped torn journal line, a stale lock taken over)."""
+    sys.stderr.write(f"notice: {message}\n")
+    sys.stderr.flush()

@@ -14,8 +14,8 @@ from infmllm_eval.engine.distributed import SINGLE, Dist
 from infmllm_eval.engine.generate import _stats, generate_task
 from infmllm_eval.engine.journal import Journal
 from infmllm_eval.engine.progress import NoProgress, Progress
-from infmllm_eval.engine.store import file_sha256, read_json_file, write_results, write_run_json
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.engine.store import file_sha256, read_run_json, write_results, write_run_json
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import write_json
 from infmllm_eval.scoring import score_task
 from infmllm_eval.taskspec import TaskSpec, load_samples
@@ -59,9 +59,9 @@ MODEL_IDENTITY = ("adapter", "checkpoint_sha256", "prompt_style", "dtype", "arch
 def _check_resume(run_dir: Path, config: dict[str, Any], cards: dict[str, str],
                   model: dict[str, Any]) -> None:
     """Refuse to resume a run whose configuration, task cards or model changed."""
-    previous = read_json_file(run_dir / "run.json")
-    before = previous.get("config", {})
-    changes = [f"{k}: {before.get(k)!r} -> {config.get(k)!r}"
+    previous = read_run_json(run_dir)
+    before = previous["config"]
+    changes = [f"{k}: {shown(before.get(k))} -> {shown(config.get(k))}"
                for k in sorted(set(config) | set(before))
                if k not in RESUME_FREE and config.get(k) != before.get(k)]
     changes += [f"task card {name} changed" for name, sha in cards.items()

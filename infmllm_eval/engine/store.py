@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from infmllm_eval import __version__
-from infmllm_eval.jsonio import write_atomic, write_json
+from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.jsonio import decode_json, read_bytes, write_atomic, write_json
 
 
 def file_sha256(path: str | Path) -> str:
@@ -68,6 +69,55 @@ def write_run_json(run_dir: Path, config: dict[str, Any], provenance: dict[str, 
 def read_json_file(path: Path) -> Any:
     """A JSON file the harness wrote itself."""
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+_DAMAGED = "the run directory is damaged: pass --new-run (or fix run.json)"
+_PAIRS = ("options", "model_options", "files", "generation")
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """A run directory's run.json, checked where resuming relies on it: an object whose
+    ``config`` has the fields of a run's configuration with their types."""
+    path = run_dir / "run.json"
+    doc = decode_json(read_bytes(path, "run.json"), path)
+    if not isinstance(doc, dict):
+        raise BadInputError(f"{path}: expected a JSON object, got {type(doc).__name__}; "
+                            f"{_DAMAGED}")
+    cfg = doc.get("config")
+    if not isinstance(cfg, dict):
+        raise BadInputError(f"{path}: 'config' is missing or not an object; {_DAMAGED}")
+
+    def bad(field: str, expected: str) -> BadInputError:
+        return BadInputError(f"{path}: config.{field}: expected {expected}, got "
+                             f"{shown(cfg.get(field))}; {_DAMAGED}")
+
+    for name in ("model", "data_root"):
+        if not isinstance(cfg.get(name), str) or not cfg[name]:
+            raise bad(name, "a non-empty string")
+    tasks = cfg.get("tasks")
+    if not isinstance(tasks, list) or not tasks or not all(
+            isinstance(t, str) and t for t in tasks):
+        raise bad("tasks", "a non-empty list of task names")
+    for name, low in (("batch_size", 1), ("seed", None), ("limit", 1)):
+        value = cfg.get(name)
+        if value is None and name != "batch_size":
+            continue
+        if name == "batch_size" and name not in cfg:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or (
+                low is not None and value < low) or value.bit_length() > 64:
+            raise bad(name, "an integer" + (f" >= {low}" if low is not None else ""))
+    for name in _PAIRS:
+        value = cfg.get(name, {})
+        if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise bad(name, "an object of strings")
+    if not isinstance(cfg.get("on_image_error", "fail"), str):
+        raise bad("on_image_error", "fail or skip")
+    for name in ("cards", "model"):
+        if not isinstance(doc.get(name, {}), dict):
+            raise BadInputError(f"{path}: '{name}' is not an object; {_DAMAGED}")
+    return doc
 
 
 def _fmt(value: Any) -> str:

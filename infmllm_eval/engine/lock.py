@@ -1,0 +1,134 @@
+"""An exclusive lock on a run directory for the life of a run.
+
+``<run dir>/run.lock`` is locked with ``flock`` and holds the holder's pid, host and start
+time. A second process on the same run directory is refused, naming the holder. The kernel
+releases a ``flock`` when its process dies, so a lock file left by a killed run is stale: it
+is taken over with a notice. A clean exit removes the file. Under torchrun only rank 0 locks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from infmllm_eval.engine.progress import notice
+from infmllm_eval.errors import BadInputError, shown
+
+LOCK_NAME = "run.lock"
+
+
+@dataclass
+class RunLock:
+    """A held lock; :meth:`release` (or leaving the ``with`` block) gives it up."""
+
+    run_dir: Path
+    fd: int
+    created_dir: bool
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / LOCK_NAME
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            if _same_file(self.fd, self.path):
+                self.path.unlink()
+        os.close(self.fd)  # closing releases the flock
+        self.fd = -1
+        if self.created_dir:  # a run that failed before writing anything leaves nothing
+            with contextlib.suppress(OSError):
+                self.run_dir.rmdir()
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _holder(fd: int) -> dict[str, Any]:
+    """What a lock file says of its holder ({} when empty or unreadable)."""
+    try:
+        raw = os.pread(fd, 4096, 0)
+        info = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def describe(info: dict[str, Any]) -> str:
+    """'pid 123 on host h, since 2026-…' (what is known of it)."""
+    if not info:
+        return "an unknown process (the lock file holds no pid)"
+    text = f"pid {shown(info.get('pid'))} on host {shown(info.get('host'))}"
+    return text + (f", since {shown(info['started'])}" if "started" in info else "")
+
+
+def acquire(run_dir: Path) -> RunLock:
+    """Lock ``run_dir`` (created when missing) or raise a BadInputError naming the holder."""
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"cannot create the run directory {run_dir} "
+                            f"({exc.strerror or exc}); choose another --output-dir") from None
+    if not run_dir.is_dir():
+        raise BadInputError(f"{run_dir}: not a folder, cannot hold a run; choose another "
+                            "--output-dir or --run-name")
+    import fcntl  # POSIX only: imported here so the module imports everywhere
+
+    path = run_dir / LOCK_NAME
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise BadInputError(f"{path}: cannot open the run lock ({exc.strerror or exc}); "
+                                "remove it if it is not a file") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise BadInputError(
+                f"{run_dir}: another run is using this run directory ({describe(holder)}); "
+                "wait for it to finish, or use another --run-name / --new-run") from None
+        except OSError as exc:  # a file system without locks
+            os.close(fd)
+            raise BadInputError(f"{path}: cannot lock the run directory "
+                                f"({exc.strerror or exc}); use another --output-dir") from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # the previous holder removed the file as we opened it: lock the new one
+    previous = _holder(fd)
+    with contextlib.suppress(OSError):
+        if os.fstat(fd).st_size:
+            here = previous.get("host") == socket.gethostname()
+            notice(f"{path}: took over a stale lock left by {describe(previous)} "
+                   f"({'that process is gone' if here else 'it no longer holds the lock'})")
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+    except OSError as exc:
+        lock = RunLock(run_dir, fd, created)
+        lock.release()
+        raise BadInputError(f"{path}: cannot write the run lock ({exc.strerror or exc}); "
+                            "make room and rerun") from None
+    return RunLock(run_dir, fd, created)
