@@ -76,21 +76,31 @@ def describe(info: dict[str, Any]) -> str:
     """'pid 123 on host h, since 2026-…' (what is known of it)."""
     if not info:
         return "an unknown process (the lock file holds no pid)"
-    text = f"pid {shown(info.get('pid'))} on host {shown(info.get('host'))}"
-    return text + (f", since {shown(info['started'])}" if "started" in info else "")
+    text = f"pid {_plain(info.get('pid'))} on host {_plain(info.get('host'))}"
+    return text + (f", since {_plain(info['started'])}" if "started" in info else "")
+
+
+def _plain(value: Any) -> str:
+    """A value read from a lock file, short and printable (unquoted when a plain string or
+    a small integer)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() < 64:
+        return str(value)
+    if isinstance(value, str) and len(value) <= 64 and value.isprintable():
+        return value
+    return shown(value, 64)
 
 
 def acquire(run_dir: Path) -> RunLock:
     """Lock ``run_dir`` (created when missing) or raise a BadInputError naming the holder."""
     created = not run_dir.exists()
+    if not created and not run_dir.is_dir():
+        raise BadInputError(f"{run_dir}: not a folder, cannot hold a run; choose another "
+                            "--output-dir or --run-name")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInputError(f"cannot create the run directory {run_dir} "
                             f"({exc.strerror or exc}); choose another --output-dir") from None
-    if not run_dir.is_dir():
-        raise BadInputError(f"{run_dir}: not a folder, cannot hold a run; choose another "
-                            "--output-dir or --run-name")
     import fcntl  # POSIX only: imported here so the module imports everywhere
 
     path = run_dir / LOCK_NAME
