@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from infmllm_eval.cards import ModelCard, TaskCard, model_cards, task_cards
-from infmllm_eval.errors import UnknownNameError
+from infmllm_eval.errors import UnknownNameError, shown
 from infmllm_eval.registry import did_you_mean
 
 
@@ -40,7 +40,7 @@ def resolve_tasks(spec: str | Iterable[str]) -> list[TaskCard]:
         else:
             known = sorted(cards) + sorted(grouped)
             raise UnknownNameError(
-                f"unknown task or group {name!r}.{did_you_mean(name, known)}"
+                f"unknown task or group {shown(name)}.{did_you_mean(name, known)}"
                 " Run `infmllm-eval list tasks` to see them all."
             )
     return list(out.values())
@@ -54,10 +54,10 @@ def resolve_task(name: str) -> TaskCard:
     members = groups().get(name)
     if members:
         raise UnknownNameError(
-            f"{name!r} is a group ({', '.join(members)}); name one task of it"
+            f"{shown(name)} is a group ({', '.join(members)}); name one task of it"
         )
     raise UnknownNameError(
-        f"unknown task {name!r}.{did_you_mean(name, sorted(cards))}"
+        f"unknown task {shown(name)}.{did_you_mean(name, sorted(cards))}"
         " Run `infmllm-eval list tasks` to see them all."
     )
 
@@ -68,6 +68,6 @@ def resolve_model(name: str) -> ModelCard:
     if name in cards:
         return cards[name]
     raise UnknownNameError(
-        f"unknown model {name!r}.{did_you_mean(name, sorted(cards))}"
+        f"unknown model {shown(name)}.{did_you_mean(name, sorted(cards))}"
         " Run `infmllm-eval list models` to see them all."
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import decode_json, iter_jsonl, no_gc, read_bytes
 
 ID_KEYS = ("id", "question_id", "questionId", "sent_id", "image_id", "index")
@@ -125,7 +125,8 @@ def _explain(path: Path, unit: str, records: list[tuple[int, Any]]) -> None:
             raise BadInputError(f"{where}: '{text_key}' must be a string, got "
                                 f"{json.dumps(value)}")
         if key in first:
-            raise BadInputError(f"{where}: duplicate id {raw_id!r} (first at {unit} {first[key]})")
+            raise BadInputError(
+                f"{where}: duplicate id {shown(raw_id)} (first at {unit} {first[key]})")
         first[key] = pos
 
 

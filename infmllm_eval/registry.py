@@ -6,13 +6,15 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from infmllm_eval.errors import UnknownNameError
+from infmllm_eval.errors import UnknownNameError, shown
 
 T = TypeVar("T")
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
     """Return ' Did you mean X?' for the closest choices, or '' when nothing is close."""
+    if not isinstance(name, str) or len(name) > 200:
+        return ""  # nothing is close to that; and comparing it would cost
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
     if not close:
         close = [c for c in choices if name.lower() in c.lower()][:3]
@@ -46,7 +48,7 @@ class Registry(Generic[T]):
         except KeyError:
             names = sorted(self._items)
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}.{did_you_mean(name, names)}"
+                f"unknown {self.kind} {shown(name)}.{did_you_mean(name, names)}"
                 f" Known: {', '.join(names) or '(none)'}"
             ) from None
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from operator import itemgetter
 from typing import Any
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.metrics.bootstrap import bootstrap_mean_ci
 from infmllm_eval.predictions import Predictions
 from infmllm_eval.taskspec import TaskSpec
@@ -21,7 +21,7 @@ def check_ids(spec: TaskSpec, samples: list[Sample], preds: Predictions) -> list
         first = next(k for k in preds.text if k in unknown)
         raise BadInputError(
             f"{preds.path}: {len(unknown)} id(s) are not in task {spec.name} "
-            f"(first: {first!r} at {preds.position(first)}); wrong task or file?"
+            f"(first: {shown(first)} at {preds.position(first)}); wrong task or file?"
         )
     if len(preds.text) == len(keys):
         return []
@@ -50,7 +50,7 @@ def score_task(
     primary = spec.card.primary_metric
     if primary not in result.metrics:
         raise BadInputError(
-            f"{spec.card.path}: primary_metric {primary!r} is not produced by the "
+            f"{spec.card.path}: primary_metric {shown(primary)} is not produced by the "
             f"{spec.family.name} family (it gives {', '.join(result.metrics)})"
         )
     units = result.ci_units if result.ci_units is not None else [r.score for r in result.per_sample]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from infmllm_eval.cards import ModelCard, TaskCard, generation_with
 from infmllm_eval.data import get_loader
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.registry import did_you_mean
 from infmllm_eval.tasks import get_family
 from infmllm_eval.tasks.base import Family, resolve_options
@@ -44,7 +44,7 @@ def parse_pairs(items: Iterable[str], flag: str) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise BadInputError(f"{flag} {item!r}: expected KEY=VALUE")
+            raise BadInputError(f"{flag} {shown(item)}: expected KEY=VALUE")
         out[key.strip()] = value
     return out
 
@@ -58,12 +58,12 @@ def split_file_overrides(
         task, dot, file_key = key.rpartition(".")
         targets = [c for c in cards if c.name == task] if dot else cards
         if dot and not targets:
-            raise BadInputError(f"--file {key}: task {task!r} is not selected")
+            raise BadInputError(f"--file {key}: task {shown(task)} is not selected")
         hits = [c for c in targets if file_key in c.files]
         if not hits:
             keys = sorted({k for c in targets for k in c.files})
             raise BadInputError(
-                f"--file {key}: no selected task has a file {file_key!r}."
+                f"--file {key}: no selected task has a file {shown(file_key)}."
                 f"{did_you_mean(file_key, keys)} Keys: {', '.join(keys)}"
             )
         for card in hits:
@@ -82,7 +82,7 @@ def build_task(
     for key in overrides:
         if key not in card.files:
             raise BadInputError(
-                f"--file {key}: task {card.name} has no file {key!r}."
+                f"--file {key}: task {card.name} has no file {shown(key)}."
                 f"{did_you_mean(key, sorted(card.files))} Keys: {', '.join(sorted(card.files))}"
             )
     files = {key: Path(overrides[key]) if key in overrides else data_root / rel

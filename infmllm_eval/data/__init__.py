@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-from infmllm_eval.errors import UnknownNameError
+from infmllm_eval.errors import UnknownNameError, shown
 from infmllm_eval.registry import did_you_mean
 from infmllm_eval.types import Sample, Scalar
 
@@ -29,7 +29,8 @@ LOADERS: dict[str, str] = {
 def get_loader(name: str) -> Loader:
     """The loader function registered under ``name``."""
     if name not in LOADERS:
-        raise UnknownNameError(f"unknown loader {name!r}.{did_you_mean(name, sorted(LOADERS))}")
+        raise UnknownNameError(
+            f"unknown loader {shown(name)}.{did_you_mean(name, sorted(LOADERS))}")
     module, func = LOADERS[name].split(":")
     loader: Loader = getattr(importlib.import_module(module), func)
     return loader

@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 
 from infmllm_eval.data.common import check_unique, image_paths
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import read_json
 from infmllm_eval.types import Sample, Scalar
 
@@ -38,8 +38,8 @@ class _Dataset(msgspec.Struct, gc=False):
 def _arg(args: dict[str, Scalar], name: str, default: str, choices: tuple[str, ...] = ()) -> str:
     value = str(args.get(name, default))
     if choices and value not in choices:
-        raise BadInputError(f"coco_karpathy loader: loader_args.{name}={value!r} is not one of "
-                            f"{', '.join(choices)}")
+        raise BadInputError(f"coco_karpathy loader: loader_args.{name}={shown(value)} is not "
+                            f"one of {', '.join(choices)}")
     return value
 
 
@@ -67,7 +67,7 @@ def load_karpathy(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sampl
                               {"filename": rec.filename}))
     if not samples:
         found = sorted({rec.split for rec in images})
-        raise BadInputError(f"{path}: no image has split {split!r} (splits in the file: "
+        raise BadInputError(f"{path}: no image has split {shown(split)} (splits in the file: "
                             f"{', '.join(found) or 'none'})")
     check_unique([s.id for s in samples], path, id_field)
     return samples

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from infmllm_eval.data.common import field, image_paths
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import read_json
 from infmllm_eval.types import Sample, Scalar
 
@@ -20,7 +20,7 @@ def load_gqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
     image_of = image_paths(files.get("images"), str(args.get("image_pattern", "{image_id}.jpg")))
     samples = []
     for qid, rec in doc.items():
-        where = f"{path}: question {qid!r}"
+        where = f"{path}: question {shown(qid)}"
         if not isinstance(rec, dict):
             raise BadInputError(f"{where}: expected an object, got {type(rec).__name__}")
         if rec.get("isBalanced") is False:

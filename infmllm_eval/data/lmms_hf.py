@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from infmllm_eval.data.common import check_unique
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.types import Sample, Scalar
 
 OPTIONAL_COLUMNS = ("image_id", "answer_type", "question_type", "ocr_tokens")
@@ -60,7 +60,7 @@ def dataset_files(path: Path, split: str) -> tuple[str, list[Path]]:
     if (path / "dataset_dict.json").is_file():
         if not (path / split).is_dir():
             splits = sorted(p.name for p in path.iterdir() if p.is_dir())
-            raise BadInputError(f"{path}: no split {split!r} in this DatasetDict "
+            raise BadInputError(f"{path}: no split {shown(split)} in this DatasetDict "
                                 f"(splits: {', '.join(splits) or 'none'})")
         path = path / split
     if (path / "state.json").is_file():
@@ -68,7 +68,7 @@ def dataset_files(path: Path, split: str) -> tuple[str, list[Path]]:
     found = sorted(p for p in path.rglob("*.parquet")
                    if p.parent.name == split or p.name.startswith((f"{split}-", f"{split}.")))
     if not found:
-        raise BadInputError(f"{path}: no parquet files for split {split!r} (expected "
+        raise BadInputError(f"{path}: no parquet files for split {shown(split)} (expected "
                             f"{split}-*.parquet or {split}/*.parquet below it) and no "
                             "save_to_disk folder (state.json)")
     return "parquet", found
@@ -80,7 +80,7 @@ def _arrow_files(folder: Path) -> list[Path]:
         state = json.loads(where.read_text(encoding="utf-8"))
         names = [entry["filename"] for entry in state["_data_files"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BadInputError(f"{where}: not a datasets save_to_disk state file ({exc!r})"
+        raise BadInputError(f"{where}: not a datasets save_to_disk state file ({shown(exc)})"
                             ) from None
     files = [folder / str(name) for name in names]
     for file in files:
@@ -138,13 +138,13 @@ def _answers(value: Any, where: str) -> list[str] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not value:
-        raise BadInputError(f"{where}: 'answers' must be a non-empty list, got {value!r:.60}")
+        raise BadInputError(f"{where}: 'answers' must be a non-empty list, got {shown(value, 60)}")
     out = []
     for item in value:
         text = item.get("answer") if isinstance(item, dict) else item
         if not isinstance(text, str):
             raise BadInputError(f"{where}: an answer must be a string or an object with an "
-                                f"'answer' string, got {item!r:.60}")
+                                f"'answer' string, got {shown(item, 60)}")
         out.append(text)
     return out
 
@@ -162,9 +162,9 @@ def load_lmms_vqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sampl
         where = f"{dataset}: split {split}, row {row}"
         if isinstance(qid, bool) or not isinstance(qid, int | str):
             raise BadInputError(f"{where}: 'question_id' must be an integer or string, "
-                                f"got {qid!r:.40}")
+                                f"got {shown(qid, 40)}")
         if not isinstance(question, str):
-            raise BadInputError(f"{where}: 'question' must be a string, got {question!r:.40}")
+            raise BadInputError(f"{where}: 'question' must be a string, got {shown(question, 40)}")
         fields: dict[str, Any] = {"question": question}
         if "ocr_tokens" in cols:
             tokens = cols["ocr_tokens"][row]

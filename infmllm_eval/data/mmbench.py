@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from infmllm_eval.data.images import data_uri
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.metrics.choice import CIRCULAR_STRIDE, rotations
 from infmllm_eval.types import Sample, Scalar
 
@@ -68,7 +68,8 @@ def _index(value: str, where: str) -> int:
     except ValueError:
         number = -1.0
     if not number.is_integer() or number < 0:
-        raise BadInputError(f"{where}: 'index' must be a non-negative integer, got {value!r:.40}")
+        raise BadInputError(
+            f"{where}: 'index' must be a non-negative integer, got {shown(value, 40)}")
     return int(number)
 
 
@@ -85,7 +86,7 @@ def _parse(row: dict[str, str], where: str) -> dict[str, Any]:
     if "answer" in row and not _absent(row["answer"]):
         answer = row["answer"].strip().upper()
         if answer not in {letter for letter, _ in options}:
-            raise BadInputError(f"{where}: answer {answer!r} is not one of its options "
+            raise BadInputError(f"{where}: answer {shown(answer)} is not one of its options "
                                 f"{', '.join(letter for letter, _ in options)}")
     hint = "" if _absent(row.get("hint")) else row["hint"].strip()
     image = row["image"].strip()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from infmllm_eval.data.common import check_unique
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.metrics.mme import CATEGORY, SUBTASKS
 from infmllm_eval.types import Sample, Scalar
 
@@ -61,7 +61,8 @@ def _text_lines(path: Path) -> list[tuple[int, str]]:
 def _yes_no(value: str, where: str) -> str:
     answer = value.strip().capitalize()
     if answer not in ("Yes", "No"):
-        raise BadInputError(f"{where}: the answer must be Yes or No, got {value.strip()!r:.40}")
+        raise BadInputError(
+            f"{where}: the answer must be Yes or No, got {shown(value.strip(), 40)}")
     return answer
 
 
@@ -112,7 +113,7 @@ def _from_results(root: Path) -> list[Sample]:
         counts[image] = counts.get(image, 0) + 1
     for (subtask, stem), count in counts.items():
         if count != 2:
-            raise BadInputError(f"{root / (subtask + '.txt')}: image {stem!r} has {count} "
+            raise BadInputError(f"{root / (subtask + '.txt')}: image {shown(stem)} has {count} "
                                 "line(s); MME asks exactly two questions per image")
     return [_sample(r.subtask, Path(r.image).stem, r.k, None, r.image, r.question, r.answer)
             for r in lines]
@@ -121,7 +122,7 @@ def _from_results(root: Path) -> list[Sample]:
 def _subtask_samples(root: Path, subtask: str) -> list[Sample]:
     folder = root / subtask
     if not folder.is_dir():
-        raise BadInputError(f"{root}: subtask folder {subtask!r} not found (is this the "
+        raise BadInputError(f"{root}: subtask folder {shown(subtask)} not found (is this the "
                             "MME_Benchmark folder of the official release?)")
     split = (folder / SPLIT_QUESTIONS).is_dir()
     qa_dir = folder / SPLIT_QUESTIONS if split else folder

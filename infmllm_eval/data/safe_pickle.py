@@ -19,7 +19,7 @@ import pickle
 from pathlib import Path
 from typing import Any, NoReturn
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import no_gc, read_bytes
 
 
@@ -34,7 +34,7 @@ class _PlainUnpickler(pickle.Unpickler):
         raise RefusedGlobalError(f"{module}.{name}")
 
     def persistent_load(self, pid: Any) -> NoReturn:
-        raise pickle.UnpicklingError(f"persistent id {pid!r:.40} is not allowed")
+        raise pickle.UnpicklingError(f"persistent id {shown(pid, 40)} is not allowed")
 
 
 def loads_plain(data: bytes, encoding: str = "utf-8") -> Any:
