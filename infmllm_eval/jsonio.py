@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import mmap
 import os
 import re
@@ -14,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 
 
 def read_bytes(path: Path, what: str) -> bytes:
@@ -68,7 +69,9 @@ def decode_json(data: bytes, path: Path, kind: Any = Any) -> Any:
         data = data[3:]
     try:
         with no_gc():
-            return msgspec.json.decode(data, type=kind)
+            obj = msgspec.json.decode(data, type=kind)
+        check_unique_keys(data, path, obj if kind is Any else _UNKNOWN)
+        return obj
     except msgspec.ValidationError as exc:
         raise BadInputError(f"{path}: {exc}") from None
     except msgspec.DecodeError as exc:
@@ -100,23 +103,27 @@ def read_json(path: Path, what: str = "JSON file", kind: Any = Any) -> Any:
                 with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
                     if mapped[:3] != b"\xef\xbb\xbf":
                         with no_gc():
-                            return msgspec.json.decode(mapped, type=kind)
+                            obj = msgspec.json.decode(mapped, type=kind)
+                        check_unique_keys(mapped, path, obj if kind is Any else _UNKNOWN)
+                        return obj
     except (OSError, ValueError, msgspec.DecodeError, RecursionError):
         pass  # not a regular file, or not valid: read and explained below
     return decode_json(read_bytes(path, what), path, kind)
 
 
 def iter_jsonl(path: Path, what: str = "JSONL file") -> Iterator[tuple[int, Any]]:
-    """Yield (line number, object) for each non-blank line."""
+    """Yield (line number, object) for each non-blank line (all lines are decoded and checked
+    for duplicated keys before the first is yielded)."""
     data = read_bytes(path, what).removeprefix(b"\xef\xbb\xbf")
     _check_utf8(data, path)
     decode = msgspec.json.decode
+    rows: list[tuple[int, Any]] = []
     with no_gc():
         for lineno, line in enumerate(data.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                yield lineno, decode(line)
+                rows.append((lineno, decode(line)))
             except msgspec.DecodeError as exc:
                 where = _position(line, str(exc)).split(", ")[-1]
                 message = str(exc).split(" (byte")[0].removeprefix("JSON is malformed: ")
@@ -126,6 +133,128 @@ def iter_jsonl(path: Path, what: str = "JSONL file") -> Iterator[tuple[int, Any]
             except RecursionError:
                 raise BadInputError(
                     f"{path}: malformed JSON on line {lineno} (nested too deeply)") from None
+        if _dropped_keys(data, [obj for _, obj in rows]):  # one count for the whole file
+            lines = data.splitlines()
+            for lineno, obj in rows:
+                check_unique_keys(lines[lineno - 1], path, obj, f"line {lineno}, ")
+    yield from rows
+
+
+# ---- duplicated keys ----------------------------------------------------------------------
+# JSON allows ``{"a": 1, "a": 2}`` and every decoder silently keeps one copy, which can change a
+# score without a word. Detecting it costs almost nothing for a valid file: every key is
+# followed by one structural colon, and every other colon is inside a string, so the colons of
+# the file equal the colons of the decoded value re-encoded exactly when no key was dropped
+# (strings are re-encoded with their colons as they are; ``\u003a`` escapes, which hide a colon
+# from the byte count, send the file to the exact check). Only a file that fails this count is
+# parsed again, by the standard library's parser, to name the key and its position.
+
+#: a decoded value that is a typed (msgspec) view of the file: the count needs the full value
+_UNKNOWN = object()
+
+#: typed decodes (structs that skip unknown fields) are checked by a second, untyped decode of
+#: files up to this size: 2-3x the load time, so the 173 MB VQAv2 annotations are left out
+CHECK_TYPED_BYTES = 1 << 25
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Duplicate
+    return out
+
+
+_CHECKER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _clean(text: str, idx: int) -> int | None:
+    """The end of the value at ``idx`` when it holds no duplicated key, else None."""
+    try:
+        return _CHECKER.raw_decode(text, idx)[1]
+    except _Duplicate:
+        return None
+
+
+def _locate(text: str, idx: int, where: str) -> tuple[str, str, int] | None:
+    """(JSON path of the object, key, offset of its second copy) for the first duplicated key
+    in the value starting at ``idx``; children are skipped whole by the C parser unless they
+    hold the duplicate, so this costs about two parses of the file."""
+    opener = text[idx]
+    if opener not in "{[":
+        return None
+    closer = "}" if opener == "{" else "]"
+    idx = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
+    seen: set[str] = set()
+    n = 0
+    while text[idx] != closer:
+        child = f"{where}[{n}]"
+        if opener == "{":
+            start = idx
+            key, idx = json.decoder.scanstring(text, idx + 1)
+            if key in seen:
+                return where, key, start
+            seen.add(key)
+            idx = _WS.match(text, idx).end() + 1  # type: ignore[union-attr]
+            idx = _WS.match(text, idx).end()  # type: ignore[union-attr]
+            child = f"{where}.{key}" if key.isidentifier() else f"{where}[{json.dumps(key)}]"
+        end = _clean(text, idx)
+        if end is None:
+            return _locate(text, idx, child)
+        idx = _WS.match(text, end).end()  # type: ignore[union-attr]
+        if text[idx] == ",":
+            idx = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
+        n += 1
+    return None
+
+
+def _dropped_keys(data: Any, obj: Any) -> bool:
+    """Whether decoding ``data`` into ``obj`` may have dropped a key (see above)."""
+    colons = data.count(b":") if isinstance(data, bytes) else bytes(data).count(b":")
+    if not colons:
+        return False
+    if obj is _UNKNOWN:
+        with no_gc():
+            obj = msgspec.json.decode(data)
+    try:
+        encoded = msgspec.json.encode(obj)
+    except (TypeError, ValueError, OverflowError):
+        return True
+    if colons != encoded.count(b":"):
+        return True
+    raw = data if isinstance(data, bytes) else bytes(data)
+    return b"\\u003" in raw and re.search(rb"\\u003[aA]", raw) is not None
+
+
+def check_unique_keys(data: Any, path: Path, obj: Any, prefix: str = "") -> None:
+    """Refuse a JSON text (bytes or a buffer) in which an object repeats a key, naming the
+    key, its line and column and the JSON path of the object; ``obj`` is the value decoded
+    from it (or ``_UNKNOWN`` after a typed decode, checked only up to CHECK_TYPED_BYTES)."""
+    if obj is _UNKNOWN and len(data) > CHECK_TYPED_BYTES:
+        return
+    if not _dropped_keys(data, obj):
+        return
+    raw = bytes(data) if not isinstance(data, bytes) else data
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        found = _locate(text, _WS.match(text).end(), "$")  # type: ignore[union-attr]
+    except (ValueError, IndexError, RecursionError):
+        found = None
+    if found is None:
+        return  # the count was fooled by an escaped colon: no key is repeated
+    where, key, offset = found
+    line = text.count("\n", 0, offset) + 1
+    column = offset - text.rfind("\n", 0, offset)
+    at = f"line {line}, column {column}" if not prefix else f"{prefix}column {column}"
+    where = where if len(where) <= 60 else where[:59] + "…"
+    raise BadInputError(
+        f"{path}: {at}: duplicated key {shown(key)} in the object at {where} "
+        "(a JSON decoder keeps only one copy); remove or rename one of them"
+    )
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
