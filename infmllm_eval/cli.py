@@ -255,7 +255,7 @@ def main() -> None:
         with contextlib.suppress(ValueError):  # not the main thread: keep Python's handler
             previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="infmllm-eval")
     except InfmllmEvalError as exc:
         if debug:
             raise
