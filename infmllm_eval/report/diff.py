@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from infmllm_eval.errors import BadInputError
-from infmllm_eval.report.runs import RunResult, variant_text
+from infmllm_eval.report.runs import RunResult, brief, variant_text
 from infmllm_eval.report.stats import PairedResult, paired_bootstrap, primary_units
 
 
@@ -69,8 +69,8 @@ def diff_task(task: str, a: dict[str, Any], b: dict[str, Any]) -> TaskDiff:
     """Compare one task's entries (A is the reference side)."""
     metric = a["primary_metric"]
     if b["primary_metric"] != metric:
-        raise BadInputError(f"task {task}: the runs have different primary metrics "
-                            f"({metric} vs {b['primary_metric']})")
+        raise BadInputError(f"task {brief(task)}: the runs have different primary metrics "
+                            f"({brief(metric)} vs {brief(b['primary_metric'])})")
     notes = []
     if variant_text(a) != variant_text(b):
         notes.append(f"scoring variants differ: A {variant_text(a) or 'default'}; "
@@ -100,8 +100,8 @@ def diff_runs(a: RunResult, b: RunResult, task: str | None = None) -> list[TaskD
         for run in (a, b):
             if run.scored(task) is None:
                 have = ", ".join(t for t in run.tasks if run.scored(t) is not None)
-                raise BadInputError(f"--task {task}: {run.path} has no scored result for it "
-                                    f"(it has: {have or 'none'})")
+                raise BadInputError(f"--task {brief(task)}: {run.path} has no scored result "
+                                    f"for it (it has: {brief(have or 'none', 200)})")
         tasks = [task]
     else:
         tasks = [t for t in a.tasks if a.scored(t) is not None and b.scored(t) is not None]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from infmllm_eval.errors import BadInputError
-from infmllm_eval.report.runs import BASELINE_FORMAT, RunResult, variant_text
+from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.report.runs import BASELINE_FORMAT, RunResult, brief, variant_text
 from infmllm_eval.report.stats import paired_bootstrap, primary_units
 
 DEFAULT_MAX_DROP = 1.0
@@ -60,7 +60,7 @@ def split_name(name: str) -> tuple[str, str]:
     """``task.metric`` -> (task, metric); metric names may hold dots (acc@0.5)."""
     task, dot, metric = name.partition(".")
     if not dot or not task or not metric:
-        raise BadInputError(f"{name!r}: expected TASK.METRIC, e.g. vqav2_val.accuracy")
+        raise BadInputError(f"{shown(name)}: expected TASK.METRIC, e.g. vqav2_val.accuracy")
     return task, metric
 
 
@@ -89,20 +89,52 @@ def tracked(baseline: RunResult, extra: Mapping[str, float]) -> list[str]:
 
 def _check_comparable(task: str, base: dict[str, Any], run: dict[str, Any],
                       base_path: str, run_path: str) -> None:
+    if base["primary_metric"] != run["primary_metric"]:
+        raise BadInputError(
+            f"{brief(task)}: a different primary metric ({base_path}: "
+            f"{brief(base['primary_metric'])}; {run_path}: {brief(run['primary_metric'])}); "
+            "numbers are not comparable: remake the baseline with this task card")
     if variant_text(base) != variant_text(run):
         raise BadInputError(
-            f"{task}: scored with a different variant ({base_path}: "
-            f"{variant_text(base) or 'default'}; {run_path}: {variant_text(run) or 'default'});"
+            f"{brief(task)}: scored with a different variant ({base_path}: "
+            f"{brief(variant_text(base) or 'default')}; {run_path}: "
+            f"{brief(variant_text(run) or 'default')});"
             " numbers are not comparable: rescore with the same --option values")
     for key in COMPARED:
         if base.get(key) != run.get(key):
             raise BadInputError(
-                f"{task}: {key} differs ({base_path}: {base.get(key)}; {run_path}: "
+                f"{brief(task)}: {key} differs ({base_path}: {base.get(key)}; {run_path}: "
                 f"{run.get(key)}); gate runs over the same samples (same --limit, no partial)")
 
 
-def _p_value(base: dict[str, Any], run: dict[str, Any]) -> float | None:
+def _check_same_samples(task: str, base: dict[str, Any], run: dict[str, Any],
+                        base_path: str, run_path: str) -> None:
+    """Both per-sample lists (when both have one) hold the same sample ids: a paired test
+    over the few rows they share would judge the whole run by them."""
+    rows_base, rows_run = base.get("per_sample") or [], run.get("per_sample") or []
+    if not rows_base or not rows_run:
+        return
+    ids_base = {str(r["id"]) for r in rows_base}
+    ids_run = {str(r["id"]) for r in rows_run}
+    if ids_base != ids_run:
+        common = len(ids_base & ids_run)
+        only = next(iter(sorted(ids_base - ids_run) or sorted(ids_run - ids_base)))
+        raise BadInputError(
+            f"{brief(task)}: the per-sample ids differ ({base_path}: {len(ids_base)}; {run_path}: "
+            f"{len(ids_run)}; {common} in common; e.g. id {shown(only)} is in one only); gate "
+            "compares runs over the same samples: score both on the same data")
+
+
+def _p_value(task: str, base: dict[str, Any], run: dict[str, Any], base_path: str,
+             run_path: str) -> float | None:
     units_base, units_run = primary_units(base), primary_units(run)
+    for units, entry, path in ((units_base, base, base_path), (units_run, run, run_path)):
+        if units is None and entry.get("per_sample") and (units_base or units_run):
+            metric = entry["primary_metric"]
+            raise BadInputError(
+                f"{brief(task)}: the per-sample scores in {path} do not reproduce its "
+                f"{brief(metric)} ({entry['metrics'].get(metric)}) while the other side's do: "
+                "the file was edited or cut; regenerate it")
     if units_base is None or units_run is None:
         return None
     paired = paired_bootstrap(units_base, units_run)
@@ -134,22 +166,31 @@ def run_gate(baseline: RunResult, run: RunResult, max_drop: float = DEFAULT_MAX_
     """Check every tracked metric; bad or incomparable input is a BadInputError."""
     extra = dict(tolerances or {})
     names = tracked(baseline, extra)
+    if not names:
+        raise BadInputError(
+            f"{baseline.path}: the baseline tracks no metric (no scored task"
+            f"{': only submission entries' if baseline.tasks else ''}, no tolerances): a gate "
+            "with 0 checks would always pass; make it with `infmllm-eval baseline RUN` from a "
+            "run with scored tasks")
     before, absent = _values(baseline, names)
     if absent:
         raise BadInputError(f"{baseline.path}: the baseline has no value for "
-                            f"{', '.join(absent)}")
+                            f"{brief(', '.join(absent), 200)}")
     after, missing = _values(run, names)
     if missing:
-        raise BadInputError(f"{run.path}: no result for {', '.join(missing)}, tracked by the "
-                            f"baseline {baseline.path}; run the task(s) or untrack them")
+        raise BadInputError(f"{run.path}: no result for {brief(', '.join(missing), 200)}, "
+                            f"tracked by the baseline {baseline.path}; run the task(s) or "
+                            "untrack them")
     checks = []
     for name in names:
         task, metric = split_name(name)
         base_entry, run_entry = baseline.tasks[task], run.tasks[task]
         _check_comparable(task, base_entry, run_entry, str(baseline.path), str(run.path))
+        _check_same_samples(task, base_entry, run_entry, str(baseline.path), str(run.path))
         tolerance = extra.get(name, baseline.tolerances.get(name, max_drop))
         testable = metric == base_entry["primary_metric"]
-        p = _p_value(base_entry, run_entry) if alpha is not None and testable else None
+        p = (_p_value(task, base_entry, run_entry, str(baseline.path), str(run.path))
+             if alpha is not None and testable else None)
         failed, reason = _verdict(before[name] - after[name], tolerance, p, alpha, testable)
         checks.append(Check(name, before[name], after[name], tolerance, p, failed, reason))
     return GateResult(str(baseline.path), str(run.path), alpha, tuple(checks))

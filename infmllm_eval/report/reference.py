@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 
 from infmllm_eval.cards import builtin_card_root, task_cards
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import read_json
 
 
@@ -59,7 +59,7 @@ def _check(path: Path, ref: ReferenceFile) -> None:
             if result.task is None:
                 continue
             if result.task not in cards:
-                raise BadInputError(f"{where}: unknown task {result.task!r}")
+                raise BadInputError(f"{where}: unknown task {shown(result.task)}")
             if (result.task, result.metric) in seen:
                 raise BadInputError(f"{where}: {result.task}.{result.metric} given twice")
             seen.add((result.task, result.metric))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import read_json
 
 BASELINE_FORMAT = "infmllm-eval-baseline"
@@ -39,13 +39,29 @@ class RunResult:
         entry = self.scored(task)
         if entry is None:
             return None
-        found = entry["metrics"].get(metric)
-        return float(found) if is_number(found) and math.isfinite(found) else None
+        return finite(entry["metrics"].get(metric))
 
 
 def is_number(value: Any) -> bool:
     """A JSON number (bool excluded)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def brief(text: str, limit: int = 80) -> str:
+    """A name from a file (task, metric, variant) cut for a message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None (not a number, NaN, infinite, or an integer too
+    large for a float: JSON allows 400-digit integers)."""
+    if not is_number(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def variant_text(entry: Mapping[str, Any]) -> str:
@@ -54,41 +70,148 @@ def variant_text(entry: Mapping[str, Any]) -> str:
                      if v != "none")
 
 
+_COUNTS = ("n_samples", "n_scored", "n_missing", "parse_failures")
+_SCALAR = (str, int, float, bool, type(None))
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 53
+
+
+def _is_id(value: Any) -> bool:
+    return (isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)
+                                       and value.bit_length() <= 128))
+
+
+def _check_counts(where: str, entry: dict[str, Any]) -> None:
+    for key in _COUNTS:
+        if key in entry and not _is_count(entry[key]):
+            raise BadInputError(f"{where}: {key!r} must be a count (an integer >= 0), got "
+                                f"{shown(entry[key])}")
+    if "partial" in entry and not isinstance(entry["partial"], bool):
+        raise BadInputError(f"{where}: 'partial' must be true or false, got "
+                            f"{shown(entry['partial'])}")
+    if entry.get("n_scored", 0) > entry.get("n_samples", entry.get("n_scored", 0)):
+        raise BadInputError(f"{where}: n_scored ({entry['n_scored']}) is larger than "
+                            f"n_samples ({entry['n_samples']})")
+    variant = entry.get("variant", {})
+    if not isinstance(variant, dict) or not all(isinstance(v, _SCALAR)
+                                                for v in variant.values()):
+        raise BadInputError(f"{where}: 'variant' must map option names to values, got "
+                            f"{shown(variant)}")
+
+
+def _check_extras(where: str, entry: dict[str, Any]) -> None:
+    """The fields a report reads besides the metrics: intervals and breakdowns."""
+    ci = entry.get("ci95", {})
+    if not isinstance(ci, dict) or not all(
+            v is None or (isinstance(v, list) and len(v) == 2
+                          and all(finite(x) is not None for x in v)) for v in ci.values()):
+        raise BadInputError(f"{where}: 'ci95' must map metric names to [low, high] or null, "
+                            f"got {shown(ci)}")
+    breakdown = entry.get("breakdown", {})
+    if not isinstance(breakdown, dict):
+        raise BadInputError(f"{where}: 'breakdown' must be an object, got {shown(breakdown)}")
+    subtasks = breakdown.get("subtasks", {})
+    if not isinstance(subtasks, dict) or not all(
+            isinstance(v, dict) and ("score" not in v or finite(v["score"]) is not None)
+            for v in subtasks.values()):
+        raise BadInputError(f"{where}: 'breakdown.subtasks' must map subtask names to "
+                            "objects with a numeric 'score'")
+    category = breakdown.get("category", {})
+    if not isinstance(category, dict) or not all(
+            v is None or finite(v) is not None for v in category.values()):
+        raise BadInputError(f"{where}: 'breakdown.category' must map categories to numbers")
+
+
+def _check_rows(where: str, entry: dict[str, Any]) -> None:
+    """per_sample: {id, score[, group, prediction]} rows, one per scored sample, unique ids
+    (a list cut short or with repeated ids would pair the wrong samples in diff and gate)."""
+    rows = entry.get("per_sample", [])
+    if not isinstance(rows, list):
+        raise BadInputError(f"{where}: 'per_sample' must be a list of {{id, score, …}}")
+    seen: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        if not (isinstance(row, dict) and _is_id(row.get("id"))
+                and finite(row.get("score")) is not None
+                and ("group" not in row or _is_id(row["group"]))
+                and ("prediction" not in row or row["prediction"] is None
+                     or isinstance(row["prediction"], str))):
+            raise BadInputError(
+                f"{where}: 'per_sample' must be a list of {{id, score, …}} with an integer "
+                f"or string id and a finite score; row {index + 1} is {shown(row)}")
+        key = str(row["id"])
+        if key in seen:
+            raise BadInputError(
+                f"{where}: per-sample id {shown(row['id'])} appears twice (rows {seen[key] + 1} "
+                f"and {index + 1}); a paired comparison needs one row per sample: regenerate "
+                "the file (`infmllm-eval score`, or `baseline` from the run)")
+        seen[key] = index
+    scored = entry.get("n_scored")
+    if rows and scored is not None and len(rows) != scored:
+        raise BadInputError(
+            f"{where}: 'per_sample' has {len(rows)} rows but n_scored is {scored} (cut short "
+            "or padded?); regenerate the file (`infmllm-eval score`, or `baseline` from the "
+            "run)")
+
+
 def _check_entry(path: Path, task: Any, entry: Any) -> None:
-    where = f"{path}: task {task!r}"
+    where = f"{path}: task {shown(task)}"
     if not isinstance(task, str) or not isinstance(entry, dict):
         raise BadInputError(f"{where}: expected a task name and an object")
+    _check_counts(where, entry)
     if "submission" in entry:
+        if not isinstance(entry["submission"], str):
+            raise BadInputError(f"{where}: 'submission' must be the submission file's path")
         return
     if not isinstance(entry.get("primary_metric"), str):
         raise BadInputError(f"{where}: no 'primary_metric' (is this {WHAT}?)")
+    if "family" in entry and not isinstance(entry["family"], str):
+        raise BadInputError(f"{where}: 'family' must be a string")
     metrics = entry.get("metrics")
-    if not isinstance(metrics, dict) or not all(
-            v is None or is_number(v) for v in metrics.values()):
+    if not isinstance(metrics, dict):
         raise BadInputError(f"{where}: 'metrics' must map metric names to numbers")
-    rows = entry.get("per_sample", [])
-    if not isinstance(rows, list) or not all(
-            isinstance(r, dict) and "id" in r and is_number(r.get("score")) for r in rows):
-        raise BadInputError(f"{where}: 'per_sample' must be a list of {{id, score, …}}")
+    for name, value in metrics.items():
+        if value is not None and finite(value) is None:
+            raise BadInputError(f"{where}: 'metrics' must map metric names to finite "
+                                f"numbers or null; {shown(name)} is {shown(value)}")
+    _check_extras(where, entry)
+    _check_rows(where, entry)
 
 
 def _tolerances(path: Path, raw: Any) -> dict[str, float]:
     if not isinstance(raw, dict) or not all(
-            isinstance(k, str) and "." in k and is_number(v) and v >= 0 for k, v in raw.items()):
+            isinstance(k, str) and "." in k and finite(v) is not None and v >= 0
+            for k, v in raw.items()):
         raise BadInputError(f"{path}: 'tolerances' must map 'task.metric' to points >= 0")
     return {k: float(v) for k, v in raw.items()}
 
 
-def load_run(path: Path) -> RunResult:
-    """Read one results source; every malformed input is a BadInputError naming the file."""
+def _read(path: Path) -> tuple[Path, Any]:
+    """The results file of ``path`` and its JSON; only regular files are read (a FIFO or a
+    device such as /dev/zero would block or never end)."""
     file = path / "metrics.json" if path.is_dir() else path
     if path.is_dir() and not file.is_file():
         raise BadInputError(f"{path}: not a run directory (no metrics.json); expected {WHAT}")
-    data = read_json(file, "results file")
+    if file.exists() and not file.is_file():
+        raise BadInputError(f"{file}: not a regular file; expected {WHAT}")
+    return file, read_json(file, "results file")
+
+
+def load_run(path: Path) -> RunResult:
+    """Read one results source; every malformed input is a BadInputError naming the file."""
+    file, data = _read(path)
     if not isinstance(data, dict):
         raise BadInputError(f"{file}: expected a JSON object: {WHAT}")
     stem = (path.name if path.is_dir() else
             file.name.removesuffix(".json").removesuffix(".metrics"))
+    if data.get("format") == BASELINE_FORMAT and data.get("version", 1) != 1:
+        raise BadInputError(f"{file}: baseline version {shown(data.get('version'))} is not "
+                            "supported (this infmllm-eval reads version 1); remake it with "
+                            "`infmllm-eval baseline`")
+    if "tasks" in data and not isinstance(data["tasks"], dict):
+        raise BadInputError(f"{file}: 'tasks' must map task names to results, got "
+                            f"{shown(data['tasks'])}")
     if isinstance(data.get("tasks"), dict):
         tasks = data["tasks"]
         model = data.get("model") if isinstance(data.get("model"), str) else None

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 
 MISSING = "–"
 
@@ -129,7 +129,7 @@ def delta_frame(frame: pd.DataFrame, baseline: str | None) -> pd.DataFrame | Non
     if baseline is None:
         return None
     if baseline not in frame.index:
-        raise BadInputError(f"--baseline {baseline!r} is not a row of the table (rows: "
+        raise BadInputError(f"--baseline {shown(baseline)} is not a row of the table (rows: "
                             f"{', '.join(map(str, frame.index))})")
     deltas: pd.DataFrame = frame - frame.loc[baseline]
     return deltas
