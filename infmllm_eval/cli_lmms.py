@@ -43,8 +43,15 @@ def import_lmms_eval(
     OUT`."""
     from infmllm_eval.catalog import resolve_task
     from infmllm_eval.lmms.samples import convert_samples, default_output, write_predictions
+    from infmllm_eval.outputs import refuse_overwrite
 
     card = resolve_task(task)
+    target = output or default_output(samples)
+    inputs = [("the samples file", samples)]
+    if dataset is not None:
+        inputs.append(("the --dataset", dataset))
+    refuse_overwrite(target, "--output" if output is not None else f"the output {target}",
+                     inputs, "choose another --output")
     if card.family != "vqa":
         raise BadInputError(f"import lmms-eval --task {task}: a {card.family} task; only VQA "
                             "tasks (VQAv2, OK-VQA, TextVQA: question_id ids) can be imported")
@@ -56,7 +63,6 @@ def import_lmms_eval(
         _, columns = read_columns(dataset, name, ("question_id",))
         ids = columns["question_id"]
     result = convert_samples(samples, response, ids)
-    target = output or default_output(samples)
     write_predictions(target, result.records)
     sources = ", ".join(f"{n} from {s}" for s, n in sorted(result.id_sources.items()))
     what = f" (lmms-eval task {result.lmms_task})" if result.lmms_task else ""

@@ -39,6 +39,31 @@ class ReportFormat(str, Enum):
     html = "html"
 
 
+def _results_file(path: Path) -> Path:
+    return path / "metrics.json" if path.is_dir() else path
+
+
+def _check_output(output: Path | None, option: str, inputs: list[tuple[str, Path]]) -> None:
+    """Refuse an output path that is one of the files the command reads."""
+    if output is None:
+        return
+    from infmllm_eval.outputs import refuse_overwrite
+
+    refuse_overwrite(output, option, inputs, f"choose another {option}")
+
+
+def _reference_inputs(names: list[str]) -> list[tuple[str, Path]]:
+    from infmllm_eval.report.reference import reference_dir
+
+    found = []
+    for name in names:
+        path = Path(name)
+        if not (path.suffix == ".json" or path.exists()):
+            path = reference_dir() / f"{name}.json"
+        found.append(("the --reference file", path))
+    return found
+
+
 def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -106,6 +131,10 @@ def report(
     from infmllm_eval.report.render import format_for, render_report
     from infmllm_eval.report.runs import load_runs
 
+    inputs = [("the results file", _results_file(r)) for r in runs]
+    if baseline is not None and Path(baseline).exists():
+        inputs.append(("the --baseline results file", _results_file(Path(baseline))))
+    _check_output(output, "--output", inputs + _reference_inputs(reference or []))
     results = load_runs(runs)
     refs = [load_reference(name) for name in reference or []]
     label = None
@@ -167,6 +196,8 @@ def diff(
     from infmllm_eval.report.diff import diff_runs
     from infmllm_eval.report.runs import load_run
 
+    _check_output(output, "--output", [("the results file RUN_A", _results_file(run_a)),
+                                       ("the results file RUN_B", _results_file(run_b))])
     diffs = diff_runs(load_run(run_a), load_run(run_b), task)
     out.print(_diff_table(diffs))
     for d in diffs:
@@ -220,6 +251,8 @@ def gate(
     from infmllm_eval.report.junit import junit_xml
     from infmllm_eval.report.runs import load_run
 
+    _check_output(junit, "--junit", [("the --baseline file", _results_file(baseline)),
+                                     ("the results file RUN", _results_file(run))])
     result = run_gate(load_run(baseline), load_run(run), max_drop,
                       parse_tolerances(metric or []), significance)
     out.print(_gate_table(result))
@@ -252,6 +285,7 @@ def baseline(
     from infmllm_eval.report.gate import baseline_document, parse_tolerances
     from infmllm_eval.report.runs import load_run
 
+    _check_output(output, "--output", [("the results file RUN", _results_file(run))])
     document = baseline_document(load_run(run), parse_tolerances(metric or []), per_sample)
     write_json(output, document)
     err.print(f"wrote {escape(str(output))}: {len(document['tasks'])} task(s)")

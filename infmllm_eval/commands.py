@@ -122,28 +122,59 @@ def score_file(task: str, predictions: Path, data_root: Path, files: Sequence[st
         return _score_file(task, predictions, data_root, files, options, output, allow_partial)
 
 
+def _score_outputs(spec: TaskSpec, predictions: Path, output: Path | None,
+                   ) -> tuple[Path, Path | None]:
+    """Where `score` writes: the metrics JSON (the submission file of a test split) and, for
+    families that always submit, the submission file next to it. Neither may be a file the
+    command reads: the predictions or a data file of the task (checked before reading)."""
+    from infmllm_eval.outputs import refuse_overwrite
+
+    if output is None and (not predictions.name or predictions.is_dir()):
+        raise BadInputError(f"--predictions {predictions}: a folder; pass the predictions file "
+                            "(JSONL or a JSON list)")
+    if output is not None and (not output.name or output.is_dir()):
+        raise BadInputError(f"cannot write {output}: it is a folder; --output names the "
+                            "metrics JSON file to write")
+    if spec.card.submission_only:
+        target = output or predictions.with_name(predictions.stem + ".submission.json")
+        sub = None
+    else:
+        target = output or predictions.with_name(predictions.stem + ".metrics.json")
+        sub = (target.with_name(target.name.removesuffix(".metrics.json").removesuffix(".json")
+                                + ".submission.json")
+               if getattr(spec.family, "always_submit", False) else None)
+    inputs = [("the predictions file", predictions)] + [
+        (f"the {key} file of {spec.name}", path) for key, path in spec.files.items()
+        if key != "images"]  # images are not read by `score`
+    what = "--output" if output is not None else f"the metrics file {target}"
+    if spec.card.submission_only and output is None:
+        what = f"the submission file {target}"
+    refuse_overwrite(target, what, inputs, "choose another --output")
+    if sub is not None:
+        refuse_overwrite(sub, f"the submission file {sub} written next to "
+                         f"{'--output' if output is not None else target}", inputs,
+                         "choose another --output")
+    return target, sub
+
+
 def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[str],
                 options: Sequence[str], output: Path | None,
                 allow_partial: bool) -> tuple[dict[str, Any], Path]:
     card = resolve_task(task)
     spec = build_task(card, data_root, parse_pairs(files, "--file"),
                       parse_pairs(options, "--option"))
+    target, sub = _score_outputs(spec, predictions, output)
     preds = read_prediction_source(predictions, spec.family)
     samples = load_samples(spec, images=False)
     missing = check_ids(spec, samples, preds)
     texts = preds.text
     if card.submission_only:
-        target = output or predictions.with_name(predictions.stem + ".submission.json")
         write_json(target, spec.family.submission(samples, texts, spec.options))
         entry = {"submission": str(target), "n_samples": len(samples),
                  "n_missing": len(missing), "variant": dict(spec.options)}
         return entry, target
     entry = score_task(spec, samples, texts, missing=missing, partial=allow_partial)
-    target = output or predictions.with_name(predictions.stem + ".metrics.json")
-    sub = None
-    if getattr(spec.family, "always_submit", False):
-        sub = target.with_name(target.name.removesuffix(".metrics.json").removesuffix(".json")
-                               + ".submission.json")
+    if sub is not None:
         entry["submission_file"] = str(sub)
     write_json(target, {"task": task, "predictions": str(predictions), **entry})
     if sub is not None:

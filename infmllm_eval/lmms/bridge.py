@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from PIL import Image
 
 from infmllm_eval.data.images import data_uri
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.types import GenerationConfig, Request, Response
 
 #: How lmms-eval's text reaches the model: ``instruction`` puts the task's prompt in the
@@ -42,11 +43,16 @@ class Pending:
 def _number(kwargs: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     value = kwargs[key]
     ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if kind is int:
-        ok = ok and float(value).is_integer()
+    try:
+        if kind is int:
+            ok = ok and (isinstance(value, int) or float(value).is_integer())
+        number = kind(value) if ok else None
+    except (OverflowError, ValueError):  # a 400-digit integer, an infinite float
+        ok = False
     if not ok:
-        raise BadInputError(f"{where}: generation setting {key}={value!r} is not a number")
-    return kind(value)
+        raise BadInputError(f"{where}: generation setting {key}={shown(value)} is not a "
+                            "number")
+    return number
 
 
 def _until(value: Any, where: str) -> tuple[str, ...]:
@@ -81,8 +87,10 @@ def generation_from_kwargs(kwargs: Mapping[str, Any], base: GenerationConfig,
         values["do_sample"] = bool(kwargs["do_sample"])
     gen = replace(base, **values)
     top_p = kwargs.get("top_p")
-    if top_p is not None and not isinstance(top_p, int | float):
-        raise BadInputError(f"{where}: generation setting top_p={top_p!r} is not a number")
+    if top_p is not None and (not isinstance(top_p, int | float) or isinstance(top_p, bool)
+                              or not math.isfinite(top_p)):
+        raise BadInputError(f"{where}: generation setting top_p={shown(top_p)} is not a "
+                            "number")
     if gen.do_sample and top_p is not None and float(top_p) not in (0.0, 1.0):
         raise BadInputError(f"{where}: top_p={top_p} sampling is not supported by infmllm "
                             "(greedy, beam search or plain sampling)")

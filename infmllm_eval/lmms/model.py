@@ -22,7 +22,7 @@ from infmllm_eval.adapters.infmllm import InfMLLMAdapter
 from infmllm_eval.cards import generation_with
 from infmllm_eval.catalog import resolve_model
 from infmllm_eval.commands import parse_batch_size
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.lmms.bridge import (
     DEFAULT_MAX_NEW_TOKENS,
     PROMPT_FAMILIES,
@@ -58,13 +58,13 @@ class InfMLLM(lmms):  # type: ignore[misc]  # lmms_eval is untyped
             raise BadInputError("infmllm under lmms-eval runs in one process (launch without "
                                 "accelerate/torchrun; several GPUs: `infmllm-eval run`)")
         if prompt not in PROMPT_FAMILIES:
-            raise BadInputError(f"--model_args prompt={prompt!r}: expected "
+            raise BadInputError(f"--model_args prompt={shown(prompt)}: expected "
                                 f"{' or '.join(PROMPT_FAMILIES)}")
         model_card = resolve_model(str(card))
         if model_card.adapter != "infmllm":
             raise BadInputError(f"--model_args card={card}: lmms-eval runs InfMLLM model cards "
                                 f"(adapter infmllm); this card's adapter is "
-                                f"{model_card.adapter!r}")
+                                f"{shown(model_card.adapter)}")
         adapter_options = {k: _option_text(v) for k, v in options.items()}
         if device:
             adapter_options.setdefault("device", str(device))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import iter_jsonl, write_atomic
 
 RESPONSES = {"filtered": "filtered_resps", "raw": "resps"}
@@ -55,7 +55,7 @@ def _single_text(value: Any, where: str, key: str) -> str:
         raise BadInputError(f"{where}: '{key}' holds {len(value)} responses for one doc "
                             "(a log-likelihood, multiple-choice or repeated task?); only "
                             "generate_until tasks with one answer per doc can be imported")
-    raise BadInputError(f"{where}: '{key}' must be the response text, got {value!r:.60}")
+    raise BadInputError(f"{where}: '{key}' must be the response text, got {shown(value)}")
 
 
 def _id_value(value: Any) -> int | str | None:
@@ -92,21 +92,22 @@ def _question_id(rec: dict[str, Any], doc_id: int, where: str,
                             "string")
     if dataset_ids is not None:
         if doc_id >= len(dataset_ids):
-            raise BadInputError(f"{where}: doc_id {doc_id} is beyond the --dataset split "
+            raise BadInputError(f"{where}: doc_id {shown(doc_id)} is beyond the --dataset split "
                                 f"({len(dataset_ids)} rows): not the dataset this run read")
         mapped = _id_value(dataset_ids[doc_id])
         if qid is not None and str(mapped) != str(qid):
-            raise BadInputError(f"{where}: doc_id {doc_id} is question_id {qid} in the samples "
-                                f"but {mapped} in --dataset: not the dataset (or split) this "
-                                "run read")
+            raise BadInputError(f"{where}: doc_id {shown(doc_id)} is question_id {shown(qid)} "
+                                f"in the samples but {shown(mapped)} in --dataset: not the "
+                                "dataset (or split) this run read")
         if qid is None:
             if mapped is None:
-                raise BadInputError(f"{where}: --dataset row {doc_id} has no usable question_id")
+                raise BadInputError(f"{where}: --dataset row {shown(doc_id)} has no usable "
+                                    "question_id")
             return mapped, "dataset"
     if qid is None:
         raise BadInputError(
-            f"{where}: doc_id {doc_id} carries no question_id (lmms-eval >= 0.4 leaves the doc "
-            "out of the samples file, and this task records no submission): pass --dataset "
+            f"{where}: doc_id {shown(doc_id)} carries no question_id (lmms-eval >= 0.4 leaves "
+            "the doc out of the samples file, and this task records no submission): pass --dataset "
             "PATH, the local lmms-lab dataset the run read, to map doc_id to question_id")
     return qid, source
 
@@ -115,9 +116,12 @@ def convert_samples(path: Path, response: str = "filtered",
                     dataset_ids: Sequence[Any] | None = None) -> Imported:
     """Read an lmms-eval samples file: one prediction per doc, keyed by question id."""
     if response not in RESPONSES:
-        raise BadInputError(f"--response {response!r}: expected filtered or raw")
+        raise BadInputError(f"--response {shown(response)}: expected filtered or raw")
     if path.is_dir():
         raise BadInputError(f"{path} is a folder; pass the samples file "
+                            "(<output_path>/…/<date>_samples_<task>.jsonl)")
+    if path.exists() and not path.is_file():  # a FIFO or a device would block or never end
+        raise BadInputError(f"{path}: not a regular file; pass the samples file "
                             "(<output_path>/…/<date>_samples_<task>.jsonl)")
     out = Imported([], Counter(), lmms_task_name(path))
     first: dict[int | str, int] = {}
@@ -136,7 +140,7 @@ def convert_samples(path: Path, response: str = "filtered",
         text = _single_text(rec[key], where, key)
         qid, source = _question_id(rec, doc_id, where, dataset_ids)
         if qid in first:
-            raise BadInputError(f"{where}: question_id {qid!r} again (first on line "
+            raise BadInputError(f"{where}: question_id {shown(qid)} again (first on line "
                                 f"{first[qid]}); a samples file holds one task and one filter")
         first[qid] = lineno
         out.records.append({"id": qid, "prediction": text, "lmms_doc_id": doc_id})
@@ -146,12 +150,26 @@ def convert_samples(path: Path, response: str = "filtered",
     return out
 
 
+#: characters that line-based readers (Python's str.splitlines among them) take as line
+#: breaks but JSON leaves unescaped with ensure_ascii=False: written as \uXXXX escapes so
+#: that only "\n" separates records
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def jsonl_line(record: Any) -> str:
+    """One JSONL record: UTF-8 text as it is, but no character a reader could split on."""
+    return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS)
+
+
 def write_predictions(path: Path, records: list[dict[str, Any]]) -> None:
     """Our predictions JSONL (what `score` reads), written atomically."""
-    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    lines = [jsonl_line(r) for r in records]
     write_atomic(path, "\n".join(lines) + "\n")
 
 
 def default_output(samples: Path) -> Path:
     """``X_samples_T.jsonl`` → ``X_samples_T.predictions.jsonl`` next to it."""
+    if not samples.name or samples.is_dir():
+        raise BadInputError(f"{samples} is a folder; pass the samples file "
+                            "(<output_path>/…/<date>_samples_<task>.jsonl)")
     return samples.with_name(samples.name.removesuffix(".jsonl") + ".predictions.jsonl")
