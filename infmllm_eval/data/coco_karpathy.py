@@ -50,7 +50,7 @@ def load_karpathy(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sampl
     split = _arg(args, "split", "test")
     id_field = _arg(args, "id_field", "cocoid", ID_FIELDS)
     pattern = _arg(args, "image_pattern", "{filename}")
-    image_of = image_paths(files.get("images"), pattern)
+    image_of = image_paths(files.get("images"), pattern, path)
     images = read_json(path, "Karpathy captions file", _Dataset).images
     samples: list[Sample] = []
     for index, rec in enumerate(images):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 
 
 def field(record: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -21,7 +21,8 @@ def field(record: Any, key: str, kind: type | tuple[type, ...], where: str) -> A
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         names = " or ".join(k.__name__ for k in kinds)
         raise BadInputError(
-            f"{where}: field '{key}' must be {names}, got {type(value).__name__} ({value!r:.40})"
+            f"{where}: field '{key}' must be {names}, got {type(value).__name__} "
+            f"({shown(value, 40)})"
         )
     return value
 
@@ -41,23 +42,47 @@ def check_unique(ids: list[Any], path: Path, what: str) -> None:
     seen: set[Any] = set()
     for item in ids:
         if item in seen:
-            raise BadInputError(f"{path}: duplicate {what} {item!r}")
+            raise BadInputError(f"{path}: duplicate {what} {shown(item)}")
         seen.add(item)
 
 
-def image_paths(folder: Path | None, pattern: str) -> Callable[..., str | None]:
+def image_paths(folder: Path | None, pattern: str,
+                source: Path | str = "") -> Callable[..., str | None]:
     """A function giving a sample's image file from the card's pattern (or None when the task
-    has no image folder); the folder prefix is computed once, as loaders call it per sample."""
+    has no image folder); the folder prefix is computed once, as loaders call it per sample.
+
+    The names come from a data file (``source``), so the filled-in name must stay inside the
+    image folder: an absolute name or one with a ``..`` component is refused, naming the file,
+    the item (the values given) and the name. Symbolic links inside the folder are followed
+    as usual (a linked-in COCO folder keeps working)."""
     if folder is None:
         return lambda **values: None
-    prefix = os.path.join(str(folder), "").replace("{", "{{").replace("}", "}}")
-    fill = (prefix + pattern).format
+    if leaves_folder(pattern):
+        raise BadInputError(f"loader_args.image_pattern {shown(pattern)}: must be relative to "
+                            "the image folder, without '..'")
+    prefix = os.path.join(str(folder), "")
+    fill = pattern.format
+    origin = f"{source}: " if source else ""
 
     def path(**values: Any) -> str:
         try:
-            return fill(**values)
+            name = fill(**values)
         except (KeyError, IndexError, ValueError) as exc:
-            raise BadInputError(f"loader_args.image_pattern {pattern!r}: unknown or malformed "
-                                f"field ({exc!r}); fields available: {', '.join(values)}"
-                                ) from None
+            raise BadInputError(f"loader_args.image_pattern {shown(pattern)}: unknown or "
+                                f"malformed field ({shown(exc)}); fields available: "
+                                f"{', '.join(values)}") from None
+        if leaves_folder(name):
+            item = ", ".join(f"{k}={shown(v, 40)}" for k, v in values.items())
+            raise BadInputError(
+                f"{origin}{item}: image name {shown(name)} leads outside the image folder "
+                f"{folder} (absolute, or a '..' component); image names must be relative "
+                "to the image folder - fix the file or use the original one")
+        return prefix + name
     return path
+
+
+def leaves_folder(name: str) -> bool:
+    """Whether a relative name from a data file could leave its folder."""
+    if name.startswith(("/", "\\")) or "\0" in name:
+        return True
+    return ".." in name.replace("\\", "/").split("/")

@@ -17,14 +17,21 @@ def load_gqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
     doc = read_json(path, "GQA questions file")
     if not isinstance(doc, dict):
         raise BadInputError(f"{path}: expected an object mapping question id -> question")
-    image_of = image_paths(files.get("images"), str(args.get("image_pattern", "{image_id}.jpg")))
+    image_of = image_paths(files.get("images"), str(args.get("image_pattern", "{image_id}.jpg")),
+                           path)
     samples = []
+    # test/challenge files have no 'answer' at all; a file where only some questions have one
+    # is broken (such a question would silently count as wrong)
+    with_answers = any(isinstance(rec, dict) and "answer" in rec for rec in doc.values())
     for qid, rec in doc.items():
         where = f"{path}: question {shown(qid)}"
         if not isinstance(rec, dict):
             raise BadInputError(f"{where}: expected an object, got {type(rec).__name__}")
         if rec.get("isBalanced") is False:
             continue
+        if with_answers and "answer" not in rec:
+            raise BadInputError(f"{where}: no 'answer' while other questions have one; fix "
+                                "the file (every question needs its answer)")
         image_id = field(rec, "imageId", str, where)
         raw_types = rec.get("types")
         types: dict[str, Any] = raw_types if isinstance(raw_types, dict) else {}

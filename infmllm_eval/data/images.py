@@ -7,11 +7,11 @@ import binascii
 import hashlib
 import io
 import os
-from pathlib import Path
+import stat
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 
 DATA_URI_PREFIX = "data:image/"
 
@@ -21,8 +21,18 @@ def data_uri(b64: str, kind: str = "jpeg") -> str:
     return f"{DATA_URI_PREFIX}{kind};base64,{b64}"
 
 
+#: the largest image file read: above any real benchmark image (COCO, TextVQA, MME, GQA images
+#: are at most a few MB) and above the largest image Pillow decodes at all (its
+#: MAX_IMAGE_PIXELS, ~89.5 Mpx, as uncompressed 8-bit RGBA is 358 MB); checked before reading
+MAX_IMAGE_BYTES = 512 << 20
+
+
 def image_bytes(ref: str) -> bytes:
-    """The encoded bytes behind a reference (a path or a ``data:image/...;base64,`` URI)."""
+    """The encoded bytes behind a reference (a path or a ``data:image/...;base64,`` URI).
+
+    Only a regular file (or a link to one) is read, and only up to MAX_IMAGE_BYTES: a FIFO, a
+    device such as /dev/zero or a folder is refused without reading it (a FIFO is not even
+    opened for reading, which would block), and so is a larger file, before it is read."""
     if ref.startswith(DATA_URI_PREFIX):
         _, _, payload = ref.partition(",")
         try:
@@ -30,11 +40,42 @@ def image_bytes(ref: str) -> bytes:
         except (binascii.Error, ValueError):
             raise BadInputError(f"embedded image {ref[:40]}…: invalid base64") from None
     try:
-        return Path(ref).read_bytes()
+        info = os.stat(ref)
+        _check_regular(ref, info)
+        fd = os.open(ref, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise BadInputError(f"image not found: {ref}") from None
     except OSError as exc:
         raise BadInputError(f"cannot read image {ref}: {exc.strerror}") from None
+    except ValueError:  # a NUL byte in the name
+        raise BadInputError(f"image {shown(ref)}: not a valid file name") from None
+    try:
+        _check_regular(ref, os.fstat(fd))  # the file opened is the one checked
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            data = fh.read(MAX_IMAGE_BYTES + 1)
+    except OSError as exc:
+        raise BadInputError(f"cannot read image {ref}: {exc.strerror}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > MAX_IMAGE_BYTES:
+        _check_regular(ref, None)
+    return data
+
+
+def _check_regular(ref: str, info: os.stat_result | None) -> None:
+    """Refuse what is not a regular file of at most MAX_IMAGE_BYTES (``None``: too large)."""
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(info.st_mode) else
+                "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else
+                "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
+                "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
+        raise BadInputError(f"cannot read image {ref}: it is {kind}, not an image file")
+    if info is None or info.st_size > MAX_IMAGE_BYTES:
+        size = f"{info.st_size / (1 << 20):,.0f} MB" if info is not None else "larger"
+        raise BadInputError(f"image {ref}: {size}, over the {MAX_IMAGE_BYTES >> 20} MB limit "
+                            "for an image file (is it an image?)")
 
 
 def image_identity(ref: str) -> str:

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from infmllm_eval.data.common import check_unique
+from infmllm_eval.data.common import check_unique, leaves_folder
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.types import Sample, Scalar
 
@@ -82,6 +82,10 @@ def _arrow_files(folder: Path) -> list[Path]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BadInputError(f"{where}: not a datasets save_to_disk state file ({shown(exc)})"
                             ) from None
+    for name in names:
+        if not isinstance(name, str) or leaves_folder(name):
+            raise BadInputError(f"{where}: data file name {shown(name)} must be a name inside "
+                                f"{folder} (no '..', not absolute)")
     files = [folder / str(name) for name in names]
     for file in files:
         if not file.is_file():

@@ -41,7 +41,7 @@ def load_nocaps(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]
             raise BadInputError(f"{path}: annotations[{index}]: image_id {ann.image_id} is not "
                                 "in 'images'")
         captions.append(ann.caption)
-    image_of = image_paths(files.get("images"), "{file_name}")
+    image_of = image_paths(files.get("images"), "{file_name}", path)
     samples = []
     for img in doc.images:
         if not refs[img.id]:

@@ -16,7 +16,7 @@ import msgspec
 
 from infmllm_eval.data.common import check_unique, field, image_paths
 from infmllm_eval.data.safe_pickle import load_plain_pickle
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import read_json
 from infmllm_eval.metrics.boxes import xywh_to_xyxy
 from infmllm_eval.types import Sample, Scalar
@@ -48,10 +48,10 @@ def _split_arg(args: dict[str, Scalar]) -> tuple[str, str]:
     """(split, split_by) from the card's loader_args, checked against each other."""
     split, split_by = str(args.get("split", "")), str(args.get("split_by", ""))
     if split_by not in SPLITS_BY:
-        raise BadInputError(f"refer loader: loader_args.split_by {split_by!r} is not one of "
+        raise BadInputError(f"refer loader: loader_args.split_by {shown(split_by)} is not one of "
                             f"{', '.join(SPLITS_BY)}")
     if split not in SPLITS_BY[split_by]:
-        raise BadInputError(f"refer loader: loader_args.split {split!r} is not a split of the "
+        raise BadInputError(f"refer loader: loader_args.split {shown(split)} is not a split of the "
                             f"{split_by} partition ({', '.join(SPLITS_BY[split_by])})")
     return split, split_by
 
@@ -73,7 +73,7 @@ def _refs(path: Path, split: str) -> list[dict[str, Any]]:
         if name == split:
             chosen.append(ref)
     if not chosen:
-        raise BadInputError(f"{path}: no refs in split {split!r} (the file has: "
+        raise BadInputError(f"{path}: no refs in split {shown(split)} (the file has: "
                             f"{', '.join(sorted(seen)) or 'none'}); wrong refs file?")
     return chosen
 
@@ -100,10 +100,10 @@ def load_refer(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
     refs_path, inst_path = files["refs"], files["instances"]
     refs = _refs(refs_path, split)
     images, anns = _instances(inst_path)
-    image_of = image_paths(files.get("images"), "{file_name}")
+    image_of = image_paths(files.get("images"), "{file_name}", inst_path)
     samples: list[Sample] = []
     for ref in refs:
-        where = f"{refs_path}: ref_id {ref.get('ref_id')!r}"
+        where = f"{refs_path}: ref_id {shown(ref.get('ref_id'))}"
         field(ref, "ref_id", int, where)
         ann_id, image_id = field(ref, "ann_id", int, where), field(ref, "image_id", int, where)
         ann, image = anns.get(ann_id), images.get(image_id)

@@ -94,7 +94,7 @@ def load_vqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
         anns = _per_question(apath, questions,
                              read_json(apath, "annotations file", _AnnotationFile).annotations)
     folder = files.get("images")
-    image_of = image_paths(folder, str(args.get("image_pattern", "{image_id}.jpg")))
+    image_of = image_paths(folder, str(args.get("image_pattern", "{image_id}.jpg")), qpath)
     with no_gc():  # built column by column (VQAv2 val: 214k questions)
         ids = list(map(_QUESTION_ID, questions))
         image_ids = [q.image_id for q in questions]
