@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from infmllm_eval.data import LOADERS
-from infmllm_eval.errors import CardError
+from infmllm_eval.errors import CardError, shown
 from infmllm_eval.registry import did_you_mean
 from infmllm_eval.tasks import FAMILIES
 from infmllm_eval.types import GenerationConfig, Scalar
@@ -139,20 +139,45 @@ def _generation(where: str, raw: dict[str, Any]) -> GenerationConfig:
 
 def generation_with(base: GenerationConfig, overrides: dict[str, Any],
                     where: str) -> GenerationConfig:
-    """``base`` with the (name-checked, type-coerced) ``overrides`` applied."""
+    """``base`` with the (name-checked, type-coerced, range-checked) ``overrides`` applied."""
     values = {}
     for key, value in overrides.items():
         if key not in _GEN_FIELDS:
-            raise CardError(f"{where}: unknown generation setting {key!r} "
+            raise CardError(f"{where}: unknown generation setting {shown(key)} "
                             f"(allowed: {', '.join(_GEN_FIELDS)})")
         kind = {"int": int, "float": float, "bool": bool}[str(_GEN_FIELDS[key])]
-        if isinstance(value, str):
+        values[key] = _generation_value(where, key, value, kind)
+    result = dataclasses.replace(base, **values)
+    problem = result.problem()
+    if problem:
+        raise CardError(f"{where}: {problem}")
+    return result
+
+
+def _generation_value(where: str, key: str, value: Any, kind: type) -> Any:
+    """One decoding setting as ``kind``: strings are parsed (true/false/1/0/yes/no for a
+    bool), other values must already have the type (an int is a float too)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if kind is bool:
+            if text in ("1", "true", "yes"):
+                return True
+            if text in ("0", "false", "no"):
+                return False
+        else:
             try:
-                value = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+                return kind(text)
             except ValueError:
-                raise CardError(f"{where}: {key}={value!r} is not a {kind.__name__}") from None
-        values[key] = value
-    return dataclasses.replace(base, **values)
+                pass
+        raise CardError(f"{where}: {key}={shown(value)} is not {_KIND_NAMES[kind]}")
+    ok = isinstance(value, (int, float) if kind is float else kind) and (
+        kind is bool or not isinstance(value, bool))
+    if not ok:
+        raise CardError(f"{where}: {key}={shown(value)} is not {_KIND_NAMES[kind]}")
+    return value
+
+
+_KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false"}
 
 
 #: libyaml's parser when PyYAML has it (every command reads all the cards: ~10x faster);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -38,6 +39,31 @@ class GenerationConfig:
     length_penalty: float = 1.0
     do_sample: bool = False
     temperature: float = 1.0
+
+    def problem(self) -> str:
+        """What makes these settings unusable ('' when none): lengths and beams out of range,
+        non-finite numbers, a temperature that is negative, or zero while sampling (a negative
+        length_penalty is legal: it favours short beams)."""
+        if not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS:
+            return f"max_new_tokens={self.max_new_tokens}: expected 1 to {MAX_NEW_TOKENS}"
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            return (f"min_new_tokens={self.min_new_tokens}: expected 0 to max_new_tokens "
+                    f"({self.max_new_tokens})")
+        if not 1 <= self.num_beams <= MAX_BEAMS:
+            return f"num_beams={self.num_beams}: expected 1 to {MAX_BEAMS}"
+        for name in ("length_penalty", "temperature"):
+            if not math.isfinite(getattr(self, name)):
+                return f"{name}={getattr(self, name)}: expected a finite number"
+        if self.temperature < 0:
+            return f"temperature={self.temperature}: expected a number >= 0"
+        if self.do_sample and self.temperature == 0:
+            return ("temperature=0 with do_sample=true: sampling needs a temperature > 0 "
+                    "(or do_sample=false for greedy decoding)")
+        return ""
+
+
+MAX_NEW_TOKENS = 1 << 20  # far beyond any context window: a typo, not a setting
+MAX_BEAMS = 1024
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,14 +17,9 @@ from torch import Tensor
 from infmllm_eval.cards import ModelCard
 from infmllm_eval.data.images import image_identity, load_image
 from infmllm_eval.engine.feature_cache import FeatureCache
-from infmllm_eval.errors import BadInputError
-from infmllm_eval.modeling import (
-    InfMLLM,
-    InfMLLMConfig,
-    checkpoint_sha256,
-    load_state_dict,
-    load_weights,
-)
+from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.modeling import InfMLLM, InfMLLMConfig, load_weights, read_checkpoint
+from infmllm_eval.modeling.config import ATTN_IMPLEMENTATIONS
 from infmllm_eval.modeling.preprocess import preprocess
 from infmllm_eval.modeling.prompts import PromptStyle, get_style
 from infmllm_eval.modeling.tokenizer import TINY_TOKENIZER, SpTokenizer, load_tokenizer
@@ -59,15 +56,96 @@ class Prepared:
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
+MAX_SEED = (1 << 63) - 1
+
+
+def _option_error(name: str, value: str, problem: str) -> BadInputError:
+    return BadInputError(f"--model-option {name}={shown(value)}: {problem}")
+
+
+def _device(value: str) -> torch.device:
+    """The device option: cpu, cuda, cuda:N (or mps) that exists on this machine; '' = cuda
+    when available, else cpu."""
+    if not value:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        raise _option_error("device", value, "unknown device; use cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise _option_error("device", value, "CUDA is not available on this machine; use "
+                                "device=cpu")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise _option_error("device", value, f"this machine has {count} CUDA device(s) "
+                                f"(cuda:0 to cuda:{count - 1})")
+        return device
+    if device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise _option_error("device", value, "MPS is not available on this machine; use "
+                                "device=cpu")
+        return device
+    raise _option_error("device", value, "unsupported device; use cpu, cuda or cuda:N")
 
 
 def _device_and_dtype(options: Mapping[str, str]) -> tuple[torch.device, torch.dtype]:
-    device = torch.device(options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = _device(options.get("device", ""))
     default = "bfloat16" if device.type == "cuda" else "float32"
-    name = options.get("dtype", default)
+    name = options.get("dtype") or default
     if name not in DTYPES:
-        raise BadInputError(f"--model-option dtype={name!r}: expected one of {', '.join(DTYPES)}")
+        raise _option_error("dtype", name, f"expected one of {', '.join(DTYPES)}")
     return device, DTYPES[name]
+
+
+def _integer(options: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = options.get(name, "")
+    if text == "":
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise _option_error(name, text, "expected an integer") from None
+    if not low <= value <= high:
+        wanted = "a non-negative integer" if low == 0 and high >= 1 << 40 else \
+            f"an integer from {low} to {high}"
+        raise _option_error(name, text, f"expected {wanted}")
+    return value
+
+
+def _flag(options: Mapping[str, str], name: str, default: bool) -> bool:
+    text = options.get(name, "")
+    if text == "":
+        return default
+    if text.strip().lower() in TRUE:
+        return True
+    if text.strip().lower() in FALSE:
+        return False
+    raise _option_error(name, text, "expected true or false")
+
+
+def check_options(card: ModelCard, options: Mapping[str, str]) -> None:
+    """Refuse unknown options and bad values before anything is loaded or built."""
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise BadInputError(f"model {card.name}: unknown option(s) {', '.join(sorted(unknown))}"
+                            f" (options: {', '.join(OPTIONS)})")
+    _device_and_dtype(options)
+    _integer(options, "seed", 0, 0, MAX_SEED)
+    _integer(options, "feature_cache_items", 4096, 0, 1 << 40)
+    _flag(options, "strict", True)
+    if options.get("init", "") not in ("", "random"):
+        raise _option_error("init", options["init"], "expected 'random' (or nothing)")
+    if options.get("attn", "sdpa") not in ATTN_IMPLEMENTATIONS:
+        raise _option_error("attn", options["attn"],
+                            f"expected one of {', '.join(ATTN_IMPLEMENTATIONS)}")
+    disk = options.get("feature_cache", "")
+    if disk and Path(disk).exists() and not Path(disk).is_dir():
+        raise _option_error("feature_cache", disk, "exists and is not a folder; give a folder "
+                            "for the cache")
 
 
 PACKAGE_PREFIX = "package:"
@@ -97,10 +175,7 @@ class InfMLLMAdapter:
     """Runs the native InfMLLM implementation; requests are rendered by the card's style."""
 
     def __init__(self, card: ModelCard, options: Mapping[str, str]) -> None:
-        unknown = set(options) - set(OPTIONS)
-        if unknown:
-            raise BadInputError(f"model {card.name}: unknown option(s) {', '.join(sorted(unknown))}"
-                                f" (options: {', '.join(OPTIONS)})")
+        check_options(card, options)
         self.name = card.name
         self.config = InfMLLMConfig.from_dict(dict(card.architecture), source=card.path)
         self.style: PromptStyle = get_style(options.get("prompt_style") or card.prompt_style,
@@ -114,10 +189,12 @@ class InfMLLMAdapter:
         if self.tokenizer.vocab_size > self.config.vocab:
             raise BadInputError(f"tokenizer {self.tokenizer.path} has {self.tokenizer.vocab_size}"
                                 f" pieces but the model's vocab is {self.config.vocab}")
+        self.checkpoint_sha256 = ""
         self.model, self.load_summary = self._build(options)
         disk = options.get("feature_cache")
-        self.cache = FeatureCache(int(options.get("feature_cache_items", "4096")),
-                                  Path(disk) if disk else None, self._cache_namespace())
+        self.cache = FeatureCache(_integer(options, "feature_cache_items", 4096, 0, 1 << 40),
+                                  Path(disk) if disk else None, self._cache_namespace(),
+                                  (self.config.num_visual_tokens, self.config.llm_hidden))
         self.seen: set[str] = set()
         self.vit_forwards = self.generated_tokens = 0
         self.compute_s = 0.0
@@ -125,19 +202,25 @@ class InfMLLMAdapter:
         self.stop_ids = {self.tokenizer.eos_id, self.tokenizer.pad_id}
 
     def _cache_namespace(self) -> str:
-        weights = checkpoint_sha256(self.weights) if self.weights else "random-init"
+        weights = self.checkpoint_sha256 if self.weights else "random-init"
         return json.dumps([weights, self.config.to_dict(), self.style.image_transform,
                            str(self.dtype)], sort_keys=True)
 
     def _build(self, options: Mapping[str, str]) -> tuple[InfMLLM, str]:
         attn = options.get("attn", "sdpa")
-        torch.manual_seed(int(options.get("seed", "0")))
+        torch.manual_seed(_integer(options, "seed", 0, 0, MAX_SEED))
         model = InfMLLM(self.config, attn_implementation=attn)
         summary = "random init"
         if self.weights is not None:
-            strict = options.get("strict", "true").lower() != "false"
-            report = load_weights(model, load_state_dict(self.weights), strict=strict)
+            strict = _flag(options, "strict", True)
+            checkpoint = read_checkpoint(self.weights)
+            self.checkpoint_sha256 = checkpoint.sha256
+            report = load_weights(model, checkpoint.tensors, strict=strict, source=self.weights)
+            del checkpoint
             summary = report.summary()
+            if not report.ok:  # strict=false: say what was not loaded (run.json keeps it too)
+                print(f"warning: checkpoint {self.weights} loaded partially (strict=false): "
+                      f"{summary}", file=sys.stderr)
         model = model.to(self.device)
         if self.dtype != torch.float32:
             model = model.to_dtype(self.dtype)
@@ -146,7 +229,8 @@ class InfMLLMAdapter:
     def provenance(self) -> dict[str, Any]:
         return {"adapter": "infmllm", "prompt_style": self.style.name,
                 "checkpoint": self.weights or "random init",
-                "checkpoint_sha256": checkpoint_sha256(self.weights) if self.weights else "",
+                "checkpoint_sha256": self.checkpoint_sha256,
+                "tokenizer_sha256": _file_sha256(self.tokenizer.path),
                 "load": self.load_summary, "tokenizer": str(self.tokenizer.path),
                 "device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."),
                 "architecture": self.config.to_dict()}
@@ -269,6 +353,14 @@ class InfMLLMAdapter:
         if gen.do_sample:
             kwargs["temperature"] = gen.temperature
         return kwargs
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def create(card: ModelCard, options: Mapping[str, str]) -> InfMLLMAdapter:

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from infmllm_eval.cards import ModelCard
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.predictions import read_predictions
 from infmllm_eval.types import Request, Response
+
+MAX_DELAY = 3600.0  # seconds per call: a test stand-in for a slow model, not a sleep forever
 
 
 class ScriptedAdapter:
@@ -70,7 +72,11 @@ def create(card: ModelCard, options: Mapping[str, str]) -> ScriptedAdapter:
     try:
         delay = float(options.get("delay", "0"))
     except ValueError:
-        raise BadInputError(f"model {card.name}: delay must be a number of seconds") from None
+        delay = -1.0
+    if not 0 <= delay <= MAX_DELAY:  # also NaN
+        raise BadInputError(f"model {card.name}: --model-option delay="
+                            f"{shown(options.get('delay'))}: delay must be a number of seconds "
+                            f"from 0 to {MAX_DELAY}")
     answers: dict[str, str] = {}
     if options.get("answers"):
         for file in _answer_files(Path(options["answers"])):

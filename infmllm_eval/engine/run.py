@@ -53,7 +53,7 @@ def run_identity(config: RunConfig) -> str:
 
 
 MODEL_IDENTITY = ("adapter", "checkpoint_sha256", "prompt_style", "dtype", "architecture",
-                  "model_card_sha256", "answers_sha256")
+                  "model_card_sha256", "answers_sha256", "tokenizer_sha256")
 
 
 def _check_resume(run_dir: Path, config: dict[str, Any], cards: dict[str, str],

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from infmllm_eval.modeling.config import InfMLLMConfig
 from infmllm_eval.modeling.loading import (
+    Checkpoint,
     LoadReport,
     checkpoint_sha256,
     load_state_dict,
     load_weights,
+    read_checkpoint,
 )
 from infmllm_eval.modeling.model import InfMLLM, default_position_ids, left_pad
 
 __all__ = [
+    "Checkpoint",
     "InfMLLM",
     "InfMLLMConfig",
     "LoadReport",
@@ -20,4 +23,5 @@ __all__ = [
     "left_pad",
     "load_state_dict",
     "load_weights",
+    "read_checkpoint",
 ]

@@ -6,15 +6,17 @@ import hashlib
 import json
 import pickle
 import re
+import threading
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import torch
 from torch import Tensor, nn
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.modeling.eva_vit import interpolate_pos_embed
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
@@ -26,41 +28,166 @@ IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)  # recomputed buffers that old LLaMA
 _CHUNK = 1 << 20
 
 
+MAX_INDEX_BYTES = 64 << 20  # a real 70B index is ~100 KB
+
+
+@dataclass
+class Checkpoint:
+    """The tensors of a checkpoint and the SHA-256 of exactly the files they were read from."""
+
+    tensors: dict[str, Tensor]
+    sha256: str
+    files: list[Path]
+    size: int  # bytes read and hashed
+
+
+@dataclass
+class _Plan:
+    """The files a checkpoint path stands for: one file, or an index and its shards."""
+
+    files: list[Path]
+    root: Path
+    weight_map: dict[str, str] | None = None
+
+
 def load_state_dict(path: str | Path) -> dict[str, Tensor]:
     """Tensors of a checkpoint file or folder, on CPU, with wrappers and `module.` removed."""
+    return read_checkpoint(path).tensors
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Load a checkpoint and hash every byte loaded, in one pass over the files: the hash is
+    computed by a thread reading the same files while they are deserialized (the page cache
+    serves the second reader). See checkpoint_sha256 for what the hash covers."""
+    plan = _plan(path)
+    hasher = _Hasher(plan)
+    hasher.start()
+    try:
+        tensors = _load_plan(plan)
+    except BaseException:
+        hasher.cancel()
+        raise
+    digest, size = hasher.result()
+    return Checkpoint(tensors, digest, plan.files, size)
+
+
+def checkpoint_sha256(path: str | Path) -> str:
+    """SHA-256 of the bytes a checkpoint is loaded from. One file (or a folder holding one
+    model.safetensors / pytorch_model.bin): the file's bytes. A sharded checkpoint (an
+    *.index.json, or a folder holding one): the index then every shard it names, in sorted
+    order, each as its path relative to the index, its size and its bytes - so swapping a
+    shard changes the hash, while unrelated files in the folder do not."""
+    hasher = _Hasher(_plan(path))
+    hasher.run()
+    return hasher.result()[0]
+
+
+def _plan(path: str | Path) -> _Plan:
     path = Path(path).expanduser()
     if path.is_dir():
         for name in DIR_CANDIDATES:
             if (path / name).is_file():
-                return load_state_dict(path / name)
+                return _plan(path / name)
         raise BadInputError(f"checkpoint folder {path} has none of {', '.join(DIR_CANDIDATES)}")
-    if not path.is_file():
+    if not path.exists():
         raise BadInputError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise BadInputError(f"checkpoint {path} is not a regular file; give a checkpoint file "
+                            "or folder")
     if path.name.endswith(".index.json"):
-        raw: object = _load_sharded(path)
-    elif path.suffix == ".safetensors":
-        raw = _load_safetensors(path)
-    elif path.suffix in TORCH_SUFFIXES:
-        raw = _load_torch(path)
-    else:
-        raise BadInputError(f"checkpoint {path}: unknown file type (expected .pth, .pt, .bin, "
+        weight_map = _read_index(path)
+        shards = [_shard(path, name) for name in sorted(set(weight_map.values()))]
+        return _Plan([path, *shards], path.parent, weight_map)
+    _check_suffix(path, "checkpoint")
+    return _Plan([path], path.parent)
+
+
+def _check_suffix(path: Path, what: str) -> None:
+    if path.suffix != ".safetensors" and path.suffix not in TORCH_SUFFIXES:
+        raise BadInputError(f"{what} {path}: unknown file type (expected .pth, .pt, .bin, "
                             ".safetensors, a *.index.json or a folder)")
-    return _normalize(raw, path)
+
+
+def _read_index(index: Path) -> dict[str, str]:
+    if index.stat().st_size > MAX_INDEX_BYTES:
+        raise BadInputError(f"checkpoint index {index} is larger than "
+                            f"{MAX_INDEX_BYTES >> 20} MB: not a checkpoint index")
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise BadInputError(f"checkpoint index {index} has no readable weight_map: "
+                            f"{_first_line(exc)}") from None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise BadInputError(f"checkpoint index {index}: weight_map must be a non-empty object")
+    for key, shard in weight_map.items():
+        if not isinstance(shard, str) or not shard:
+            raise BadInputError(f"checkpoint index {index}: weight_map[{shown(key)}] is "
+                                f"{shown(shard)}, not a shard file name")
+    return weight_map
+
+
+def _shard(index: Path, name: str) -> Path:
+    """A shard named by an index: a relative path inside the index's folder, a regular file."""
+    parts = PureWindowsPath(name).parts if "\\" in name else PurePosixPath(name).parts
+    if (PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute()
+            or PureWindowsPath(name).drive or ".." in parts or "\0" in name):
+        raise BadInputError(f"checkpoint index {index} names shard {shown(name)}, which is "
+                            "outside the index's folder; shards must be files next to the "
+                            "index (relative names without '..')")
+    shard = index.parent / name
+    if not shard.exists():
+        raise BadInputError(f"checkpoint index {index} names shard {shown(name)}, which does "
+                            "not exist")
+    if not shard.is_file():
+        raise BadInputError(f"checkpoint index {index} names shard {shown(name)}, which is not "
+                            "a regular file")
+    _check_suffix(shard, f"checkpoint index {index}: shard")
+    return shard
+
+
+def _load_plan(plan: _Plan) -> dict[str, Tensor]:
+    if plan.weight_map is None:
+        path = plan.files[0]
+        raw = _load_safetensors(path) if path.suffix == ".safetensors" else _load_torch(path)
+        return _normalize(raw, path)
+    index, shards = plan.files[0], plan.files[1:]
+    merged: dict[str, Tensor] = {}
+    origin: dict[str, Path] = {}
+    listed: set[str] = set()
+    for shard in shards:
+        raw = _load_safetensors(shard) if shard.suffix == ".safetensors" else _load_torch(shard)
+        if isinstance(raw, Mapping):
+            listed.update(map(str, raw))
+        for key, value in _normalize(raw, shard).items():
+            if key in merged:
+                raise BadInputError(f"checkpoint index {index}: tensor {shown(key)} is in two "
+                                    f"shards ({origin[key].name} and {shard.name}); a sharded "
+                                    "checkpoint holds each tensor once")
+            merged[key], origin[key] = value, shard
+    absent = [key for key in plan.weight_map if key not in listed and key not in merged]
+    if absent:
+        raise BadInputError(f"checkpoint index {index}: {len(absent)} key(s) listed in weight_map "
+                            f"are in no shard: {_few(absent)}")
+    return merged
 
 
 def _load_torch(path: Path) -> object:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True,
-                          mmap=zipfile.is_zipfile(path))
+        with warnings.catch_warnings():  # TypedStorage deprecation etc.: not the user's concern
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True,
+                              mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as exc:
         detail = re.search(r"(Unsupported (global|operand)[^\n]*|invalid load key[^\n]*)",
                            str(exc))
         raise BadInputError(
             f"checkpoint {path} was refused by torch.load(weights_only=True): it is not a plain "
             "tensor checkpoint (it may be a pickle with code, or not a PyTorch file)"
-            + (f" [{detail.group(0).strip()}]" if detail else "")) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise BadInputError(f"checkpoint {path} cannot be read: {_first_line(exc)}") from exc
+            + (f" [{detail.group(0).strip()[:200]}]" if detail else "")) from None
+    except (RuntimeError, EOFError, OSError, ValueError, TypeError, KeyError, IndexError,
+            AttributeError, NotImplementedError, MemoryError, RecursionError,
+            zipfile.BadZipFile) as exc:
+        raise BadInputError(f"checkpoint {path} cannot be read: {_first_line(exc)}") from None
 
 
 def _load_safetensors(path: Path) -> dict[str, Tensor]:
@@ -69,35 +196,9 @@ def _load_safetensors(path: Path) -> dict[str, Tensor]:
 
     try:
         return load_file(path, device="cpu")
-    except (SafetensorError, OSError) as exc:
+    except (SafetensorError, OSError, ValueError, TypeError, RuntimeError, MemoryError) as exc:
         raise BadInputError(f"checkpoint {path} is not a readable safetensors file: "
-                            f"{_first_line(exc)}") from exc
-
-
-def _load_sharded(index: Path) -> dict[str, Tensor]:
-    """Merge the shards named by an index's weight_map (paths relative to the index)."""
-    try:
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BadInputError(f"checkpoint index {index} has no readable weight_map: "
-                            f"{_first_line(exc)}") from exc
-    if not isinstance(weight_map, dict) or not weight_map:
-        raise BadInputError(f"checkpoint index {index}: weight_map must be a non-empty object")
-    merged: dict[str, Tensor] = {}
-    for shard_name in sorted(set(map(str, weight_map.values()))):
-        shard = index.parent / shard_name
-        if not shard.is_file():
-            raise BadInputError(f"checkpoint index {index} names shard {shard_name!r}, which "
-                                "does not exist")
-        if shard.suffix == ".safetensors":
-            merged.update(_load_safetensors(shard))
-        else:
-            merged.update(_normalize(_load_torch(shard), shard))
-    absent = [key for key in weight_map if key not in merged]
-    if absent:
-        raise BadInputError(f"checkpoint index {index}: {len(absent)} key(s) listed in weight_map "
-                            f"are in no shard: {_few(absent)}")
-    return merged
+                            f"{_first_line(exc)}") from None
 
 
 def _normalize(raw: object, path: Path) -> dict[str, Tensor]:
@@ -113,16 +214,67 @@ def _normalize(raw: object, path: Path) -> dict[str, Tensor]:
     out: dict[str, Tensor] = {}
     for key, value in raw.items():
         if not isinstance(value, Tensor):
-            raise BadInputError(f"checkpoint {path}: entry {key!r} is a {type(value).__name__}, "
-                                "not a tensor")
+            raise BadInputError(f"checkpoint {path}: entry {shown(key)} is a "
+                                f"{type(value).__name__}, not a tensor")
+        kind = ("a meta tensor (it has no data)" if value.is_meta
+                else "a quantized tensor" if value.is_quantized
+                else f"a {value.layout} tensor" if value.layout != torch.strided else "")
+        if kind:
+            raise BadInputError(f"checkpoint {path}: entry {shown(key)} is {kind}; only dense "
+                                "floating-point weights can be loaded (save the state dict of "
+                                "a materialized, unquantized model)")
         name = str(key).removeprefix("module.")
         if name in out:
-            raise BadInputError(f"checkpoint {path}: key {name!r} appears twice once the "
+            raise BadInputError(f"checkpoint {path}: key {shown(name)} appears twice once the "
                                 "'module.' prefix is removed")
         out[name] = value
     if not out:
         raise BadInputError(f"checkpoint {path} holds no tensors")
     return out
+
+
+class _Hasher(threading.Thread):
+    """Streams the files of a plan through SHA-256 (in a thread when started; hashlib releases
+    the GIL on large updates, so it runs alongside deserialization)."""
+
+    def __init__(self, plan: _Plan) -> None:
+        super().__init__(daemon=True, name="checkpoint-sha256")
+        self.plan = plan
+        self._stop_flag = threading.Event()
+        self._digest = ""
+        self._size = 0
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        digest = hashlib.sha256()
+        framed = self.plan.weight_map is not None
+        try:
+            for file in self.plan.files:
+                if framed:
+                    rel = file.relative_to(self.plan.root).as_posix()
+                    digest.update(f"{rel}\0{file.stat().st_size}\0".encode())
+                for chunk in _chunks(file):
+                    if self._stop_flag.is_set():
+                        return
+                    digest.update(chunk)
+                    self._size += len(chunk)
+        except OSError as exc:
+            self._error = exc
+            return
+        self._digest = digest.hexdigest()
+
+    def cancel(self) -> None:
+        self._stop_flag.set()
+        if self.is_alive():
+            self.join()
+
+    def result(self) -> tuple[str, int]:
+        if self.is_alive():
+            self.join()
+        if self._error is not None:
+            raise BadInputError(f"checkpoint {self.plan.files[0]}: cannot be read while "
+                                f"hashing: {_first_line(self._error)}")
+        return self._digest, self._size
 
 
 @dataclass
@@ -157,14 +309,24 @@ class LoadReport:
         return "; ".join(parts)
 
 
+#: the parts of the model, by state-dict prefix: each must get at least one tensor from a
+#: checkpoint, or it would silently keep its random initialization
+COMPONENTS = {"visual_encoder": "the ViT (visual_encoder.*)", "ln_vision": "ln_vision",
+              "pooler": "the pool adapter (pooler.*)", "lm_model": "the LLM (lm_model.*)"}
+
+
 def load_weights(model: nn.Module, state_dict: Mapping[str, Tensor], strict: bool = True,
-                 interpolate_pos: bool = True) -> LoadReport:
+                 interpolate_pos: bool = True, source: str | Path = "") -> LoadReport:
     """Compare `state_dict` with model.state_dict() and load it.
 
     A ViT pos_embed for another grid is bicubically resized when `interpolate_pos`.
     strict: any missing/unexpected/mis-shaped key raises BadInputError (nothing is loaded);
-    otherwise the matching keys are loaded and the report says what was not.
+    otherwise the matching keys are loaded and the report says what was not. Strict or not, a
+    checkpoint that leaves a whole component (see COMPONENTS) without a tensor, or that holds a
+    non-floating-point tensor (bool, integer, complex) for a floating-point weight, is refused.
+    `source` (the checkpoint's path) is named in the messages.
     """
+    where = f"checkpoint {source}" if source else "checkpoint"
     own = model.state_dict()
     report = LoadReport()
     usable: dict[str, Tensor] = {}
@@ -173,10 +335,20 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, Tensor], strict: boo
             (report.ignored if key.endswith(IGNORED_SUFFIXES) else report.unexpected).append(key)
             continue
         target = own[key]
+        if target.is_floating_point() and not value.is_floating_point():
+            raise BadInputError(f"{where}: tensor {_name(key)} has dtype "
+                                f"{str(value.dtype).removeprefix('torch.')}, but the model's "
+                                f"weight is {str(target.dtype).removeprefix('torch.')}; bool, "
+                                "integer and complex tensors are not weights (save the "
+                                "checkpoint in float32, float16 or bfloat16)")
         if (value.shape != target.shape and interpolate_pos and key.endswith(POS_EMBED_KEY)
-                and value.dim() == 3 and value.shape[2] == target.shape[2]):
+                and value.dim() == 3 and value.shape[0] == 1 and value.shape[1] >= 2
+                and value.shape[2] == target.shape[2]):
             side = round((target.shape[1] - 1) ** 0.5)
-            value = interpolate_pos_embed(value, side)
+            try:
+                value = interpolate_pos_embed(value, side)
+            except BadInputError as exc:
+                raise BadInputError(f"{where}: {key}: {exc}") from None
             report.interpolated.append(key)
         if value.shape != target.shape:
             report.mismatched.append((key, tuple(value.shape), tuple(target.shape)))
@@ -185,35 +357,41 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, Tensor], strict: boo
     report.loaded = list(usable)
     mismatched = {key for key, _, _ in report.mismatched}
     report.missing = [key for key in own if key not in usable and key not in mismatched]
+    parts = {key.split(".", 1)[0] for key in own}
+    empty = [name for prefix, name in COMPONENTS.items() if prefix in parts
+             and not any(key.startswith(prefix + ".") for key in usable)]
+    if empty:
+        examples = f" (e.g. {_few(report.unexpected, 2)})" if report.unexpected else ""
+        raise BadInputError(
+            f"{where}: no tensor for {', '.join(empty)}, which would keep random weights: "
+            f"{len(usable)} of {len(own)} model tensors loaded, {len(report.mismatched)} of "
+            f"another shape, {len(report.unexpected)} checkpoint keys unknown to the model"
+            f"{examples}{_prefix_hint(report.unexpected, own)}; use a checkpoint of this model "
+            "(strict=false does not allow a component without weights)")
     if strict and not report.ok:
-        raise BadInputError(f"checkpoint does not match the model ({report.summary()})")
+        raise BadInputError(f"{where} does not match the model ({report.summary()}); "
+                            "--model-option strict=false loads the matching tensors")
     result = model.load_state_dict(usable, strict=False)
     if result.unexpected_keys:  # cannot happen: every key was checked against state_dict()
         raise BadInputError(f"unexpected keys while loading: {_few(result.unexpected_keys)}")
     return report
 
 
-def checkpoint_sha256(path: str | Path) -> str:
-    """SHA-256 of a checkpoint file, or of a folder: each file's relative path, size and bytes,
-    in sorted path order, streamed in 1 MiB chunks."""
-    path = Path(path).expanduser()
-    digest = hashlib.sha256()
-    if path.is_file():
-        for chunk in _chunks(path):
-            digest.update(chunk)
-    elif path.is_dir():
-        files = sorted((p for p in path.rglob("*") if p.is_file()),
-                       key=lambda p: p.relative_to(path).as_posix())
-        if not files:
-            raise BadInputError(f"checkpoint folder {path} is empty")
-        for file in files:
-            digest.update(f"{file.relative_to(path).as_posix()}\0{file.stat().st_size}\0"
-                          .encode())
-            for chunk in _chunks(file):
-                digest.update(chunk)
-    else:
-        raise BadInputError(f"checkpoint {path} does not exist")
-    return digest.hexdigest()
+def _prefix_hint(unexpected: list[str], own: Mapping[str, Tensor]) -> str:
+    """' (the keys carry an extra prefix 'X.')' when unexpected keys are model keys behind a
+    common prefix, else ''."""
+    counts: dict[str, int] = {}
+    for key in unexpected[:200]:
+        parts = key.split(".")
+        for i in range(1, len(parts)):
+            if ".".join(parts[i:]) in own:
+                prefix = ".".join(parts[:i]) + "."
+                counts[prefix] = counts.get(prefix, 0) + 1
+                break
+    if not counts:
+        return ""
+    prefix = max(counts, key=lambda p: counts[p])
+    return f"; its keys carry an extra prefix {shown(prefix)} (save the state dict without it)"
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
@@ -222,11 +400,16 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+def _name(key: str) -> str:
+    """A key from a checkpoint as shown in a message: as is when short and printable."""
+    return key if len(key) <= 80 and key.isprintable() else shown(key)
+
+
 def _few(items: list[str], limit: int = 5) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f", … (+{len(items) - limit} more)" if len(items) > limit else "")
+    text = ", ".join(_name(item) for item in items[:limit])
+    return text + (f", … (+{len(items) - limit} more)" if len(items) > limit else "")
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return text.splitlines()[0][:300] if text else type(exc).__name__
