@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -76,6 +77,11 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _key(key: Any) -> str:
+    """A key as written into a message: itself when it is a short name, else bounded."""
+    return key if isinstance(key, str) and len(key) <= 60 and key.isprintable() else shown(key)
+
+
 def _check_type(where: str, key: str, value: Any, expected: Any) -> None:
     ok = isinstance(value, expected) and not (expected in (int, float) and isinstance(value, bool))
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -83,7 +89,7 @@ def _check_type(where: str, key: str, value: Any, expected: Any) -> None:
     if not ok:
         raise CardError(
             f"{where}: field '{key}': expected {expected.__name__}, got {_type_name(value)} "
-            f"({value!r})"
+            f"({shown(value)})"
         )
 
 
@@ -92,7 +98,7 @@ def _validate(where: str, raw: Any, schema: dict[str, tuple[Any, bool]]) -> dict
         raise CardError(f"{where}: expected a mapping of fields, got {_type_name(raw)}")
     for key in raw:
         if key not in schema:
-            raise CardError(f"{where}: unknown field '{key}' (allowed: {', '.join(schema)})")
+            raise CardError(f"{where}: unknown field {shown(key)} (allowed: {', '.join(schema)})")
     for key, (expected, required) in schema.items():
         if key not in raw:
             if required:
@@ -105,19 +111,20 @@ def _validate(where: str, raw: Any, schema: dict[str, tuple[Any, bool]]) -> dict
 def _scalar_map(where: str, key: str, value: dict[str, Any]) -> dict[str, Scalar]:
     for k, v in value.items():
         if not isinstance(k, str) or not isinstance(v, str | int | float | bool):
-            raise CardError(f"{where}: field '{key}.{k}': expected a string, number or boolean")
+            raise CardError(f"{where}: field '{key}.{_key(k)}': expected a string, number or "
+                            "boolean")
     return dict(value)
 
 
 def _relative_files(where: str, files: dict[str, Any]) -> dict[str, str]:
     for key, rel in files.items():
         if not isinstance(rel, str) or not rel:
-            raise CardError(f"{where}: field 'files.{key}': expected a path string")
+            raise CardError(f"{where}: field 'files.{_key(key)}': expected a path string")
         pure = PurePosixPath(rel)
         if pure.is_absolute() or ".." in pure.parts:
             raise CardError(
-                f"{where}: field 'files.{key}': {rel!r} must be relative to the data root "
-                "without '..' (use --file KEY=PATH for files elsewhere)"
+                f"{where}: field 'files.{_key(key)}': {shown(rel)} must be relative to the data "
+                "root without '..' (use --file KEY=PATH for files elsewhere)"
             )
     return dict(files)
 
@@ -126,7 +133,7 @@ def _generation_overrides(where: str, raw: dict[str, Any]) -> dict[str, Scalar]:
     """Check decoding settings by name and type (bad ones raise CardError)."""
     for key, value in raw.items():
         if key not in _GEN_FIELDS:
-            raise CardError(f"{where}: unknown field 'generation.{key}' "
+            raise CardError(f"{where}: unknown field 'generation.{_key(key)}' "
                             f"(allowed: {', '.join(_GEN_FIELDS)})")
         expected = {"int": int, "float": float, "bool": bool}[str(_GEN_FIELDS[key])]
         _check_type(where, f"generation.{key}", value, expected)
@@ -184,6 +191,49 @@ _KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false"}
 #: the constructor, and so the values, are the safe loader's either way
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+#: a card holds a few dozen values; aliases (``*name``) may repeat a part of it, but a card
+#: that expands to more values than this is an alias bomb ("billion laughs"), refused before
+#: it is built: its value would be reported, walked or copied by later steps
+MAX_CARD_NODES = 10_000
+#: nesting deeper than this is refused before the (recursive) YAML composer sees it
+MAX_CARD_DEPTH = 64
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> CardError:
+    mark = getattr(exc, "problem_mark", None)
+    pos = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return CardError(f"{path}: invalid YAML{pos}: {shown(problem, 120)[1:-1]}")
+
+
+def _check_shape(path: Path, text: str, loader: Any) -> None:
+    """Walk the card's YAML events (no values are built): refuse nesting deeper than
+    MAX_CARD_DEPTH and aliases that expand to more than MAX_CARD_NODES values."""
+    sizes: dict[str, int] = {}  # anchor -> values under it, aliases expanded
+    stack: list[list[Any]] = [[None, 0]]  # [anchor, values so far] per open collection
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) > MAX_CARD_DEPTH:
+                mark = event.start_mark
+                raise CardError(f"{path}: nested deeper than {MAX_CARD_DEPTH} levels (line "
+                                f"{mark.line + 1}); a card is a flat list of fields")
+            stack.append([event.anchor, 1])
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, size = stack.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, size = event.anchor, 1
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, size = None, sizes.get(event.anchor or "", 1)
+        else:
+            continue
+        if anchor:
+            sizes[anchor] = size
+        stack[-1][1] += size
+        if stack[-1][1] > MAX_CARD_NODES:
+            raise CardError(f"{path}: its YAML aliases expand to more than {MAX_CARD_NODES:,} "
+                            "values (an alias bomb?); write the values out")
+
 
 def _read_yaml(path: Path) -> Any:
     try:
@@ -191,26 +241,30 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise CardError(f"{path}: cannot read card: {exc}") from None
     try:
+        _check_shape(path, text, _FAST_LOADER)
         return yaml.load(text, Loader=_FAST_LOADER)
-    except yaml.YAMLError:
-        pass  # parsed again below: the pure-Python parser's messages are the clearer ones
-    try:
-        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        pos = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise CardError(f"{path}: invalid YAML{pos}: {getattr(exc, 'problem', exc)}") from None
+        error = exc
+    except ValueError:  # int("7" * 5000): past Python's int conversion limit
+        raise CardError(f"{path}: a number has more digits than Python converts "
+                        f"({sys.get_int_max_str_digits():,}); fix the value") from None
+    try:  # again with the pure-Python parser, whose messages are the clearer ones (events
+        _check_shape(path, text, yaml.SafeLoader)  # only, depth-limited: no values built)
+    except yaml.YAMLError as exc:
+        error = exc
+    raise _yaml_error(path, error) from None
 
 
 def _check_choice(where: str, key: str, value: str, known: dict[str, str]) -> None:
     if value not in known:
-        raise CardError(f"{where}: field '{key}': unknown {key} {value!r}."
+        raise CardError(f"{where}: field '{key}': unknown {key} {shown(value)}."
                         f"{did_you_mean(value, sorted(known))} Known: {', '.join(sorted(known))}")
 
 
 def _check_name(where: str, path: Path, name: str) -> None:
     if name != path.stem:
-        raise CardError(f"{where}: field 'name': {name!r} must equal the file name {path.stem!r}")
+        raise CardError(f"{where}: field 'name': {shown(name)} must equal the file name "
+                        f"{shown(path.stem)}")
 
 
 def load_task_card(path: Path) -> TaskCard:
@@ -270,13 +324,22 @@ def card_dirs(kind: str) -> list[Path]:
 def _all_cards(kind: str, dirs: tuple[Path, ...]) -> dict[str, Any]:
     loader = load_task_card if kind == "tasks" else load_model_card
     cards: dict[str, Any] = {}
+    group_of: dict[str, str] = {}  # group name -> the first card that declares it
     for folder in dirs:
         for path in sorted(folder.glob("*.yaml")):
             card = loader(path)
             if card.name in cards:
-                raise CardError(f"{path}: {kind[:-1]} {card.name!r} is also defined in "
+                raise CardError(f"{path}: {kind[:-1]} {shown(card.name)} is also defined in "
                                 f"{cards[card.name].path}")
+            if card.name in group_of:
+                raise CardError(f"{path}: task {shown(card.name)} has the name of the group "
+                                f"declared by {group_of[card.name]}; rename the task")
             cards[card.name] = card
+            for group in getattr(card, "groups", ()):
+                if group in cards:
+                    raise CardError(f"{path}: group {shown(group)} has the name of the task "
+                                    f"defined in {cards[group].path}; rename the group")
+                group_of.setdefault(group, str(path))
     return cards
 
 
