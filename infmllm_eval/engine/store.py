@@ -105,7 +105,7 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
         if name == "batch_size" and name not in cfg:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or (
-                low is not None and value < low) or value.bit_length() > 64:
+                low is not None and value < low):
             raise bad(name, "an integer" + (f" >= {low}" if low is not None else ""))
     for name in _PAIRS:
         value = cfg.get(name, {})
