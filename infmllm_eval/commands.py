@@ -265,7 +265,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
 
 def check_run_name(name: str, output_dir: Path) -> None:
     """A run directory name: one plain folder name the file system can hold."""
-    if not name.strip() or "/" in name or "\0" in name or name in {".", ".."}:
+    if not name.strip() or "/" in name or not name.isprintable() or name in {".", ".."}:
         raise BadInputError(f"--run-name {shown(name)}: use a plain folder name")
     limit = 255
     with contextlib.suppress(OSError, ValueError, AttributeError):

@@ -50,11 +50,16 @@ def write_answers(path: Path, texts: dict[int, str]) -> Path:
     return path
 
 
-def test_journal_lines_hold_no_line_break_but_the_last() -> None:
+def test_journal_lines_hold_no_line_break_but_the_last(tmp_path: Path) -> None:
     for sep in LINE_BREAKS:
         line = journal_line({"id": 1, "prediction": f"a{sep}b"})
         assert line.endswith("\n") and len(line.splitlines()) == 1, repr(sep)
         assert json.loads(line)["prediction"] == f"a{sep}b"
+    # not valid Unicode (a lone surrogate): still one line of valid UTF-8, read back as written
+    path = tmp_path / "j.jsonl"
+    Journal(path).append([(1, "a\ud800\u2028b")])
+    assert path.read_bytes().decode("utf-8").count("\n") == 1
+    assert Journal(path).read() == {"1": "a\ud800\u2028b"}
 
 
 def test_every_line_break_round_trips_through_run_resume_and_score(cli: Cli,

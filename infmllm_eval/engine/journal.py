@@ -25,8 +25,14 @@ _ESCAPE = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 def journal_line(record: dict[str, object]) -> str:
-    """One record as a journal line: JSON without any line break but the final ``\\n``."""
-    return json.dumps(record, ensure_ascii=False).translate(_ESCAPE) + "\n"
+    """One record as a journal line: JSON without any line break but the final ``\\n``
+    (text that is not valid Unicode, such as a lone surrogate, is written as ASCII escapes)."""
+    text = json.dumps(record, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(record)
+    return text.translate(_ESCAPE) + "\n"
 
 
 @dataclass
