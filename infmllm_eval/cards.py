@@ -214,9 +214,9 @@ def _check_shape(path: Path, text: str, loader: Any) -> None:
     for event in yaml.parse(text, Loader=loader):
         if isinstance(event, yaml.CollectionStartEvent):
             if len(stack) > MAX_CARD_DEPTH:
-                mark = event.start_mark
+                line = event.start_mark.line + 1 if event.start_mark else "?"
                 raise CardError(f"{path}: nested deeper than {MAX_CARD_DEPTH} levels (line "
-                                f"{mark.line + 1}); a card is a flat list of fields")
+                                f"{line}); a card is a flat list of fields")
             stack.append([event.anchor, 1])
             continue
         if isinstance(event, yaml.CollectionEndEvent):

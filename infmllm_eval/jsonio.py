@@ -172,6 +172,12 @@ _CHECKER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
 _WS = re.compile(r"[ \t\n\r]*")
 
 
+def _skip(text: str, idx: int) -> int:
+    """The index of the first non-blank character at or after ``idx``."""
+    found = _WS.match(text, idx)
+    return found.end() if found else idx
+
+
 def _clean(text: str, idx: int) -> int | None:
     """The end of the value at ``idx`` when it holds no duplicated key, else None."""
     try:
@@ -188,26 +194,26 @@ def _locate(text: str, idx: int, where: str) -> tuple[str, str, int] | None:
     if opener not in "{[":
         return None
     closer = "}" if opener == "{" else "]"
-    idx = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
+    idx = _skip(text, idx + 1)
     seen: set[str] = set()
     n = 0
     while text[idx] != closer:
         child = f"{where}[{n}]"
         if opener == "{":
             start = idx
-            key, idx = json.decoder.scanstring(text, idx + 1)
+            key, idx = _CHECKER.raw_decode(text, idx)  # a string: no hook
             if key in seen:
                 return where, key, start
             seen.add(key)
-            idx = _WS.match(text, idx).end() + 1  # type: ignore[union-attr]
-            idx = _WS.match(text, idx).end()  # type: ignore[union-attr]
+            idx = _skip(text, idx) + 1
+            idx = _skip(text, idx)
             child = f"{where}.{key}" if key.isidentifier() else f"{where}[{json.dumps(key)}]"
         end = _clean(text, idx)
         if end is None:
             return _locate(text, idx, child)
-        idx = _WS.match(text, end).end()  # type: ignore[union-attr]
+        idx = _skip(text, end)
         if text[idx] == ",":
-            idx = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
+            idx = _skip(text, idx + 1)
         n += 1
     return None
 
@@ -241,7 +247,7 @@ def check_unique_keys(data: Any, path: Path, obj: Any, prefix: str = "") -> None
     raw = bytes(data) if not isinstance(data, bytes) else data
     text = raw.decode("utf-8", errors="replace")
     try:
-        found = _locate(text, _WS.match(text).end(), "$")  # type: ignore[union-attr]
+        found = _locate(text, _skip(text, 0), "$")
     except (ValueError, IndexError, RecursionError):
         found = None
     if found is None:
