@@ -76,6 +76,8 @@ def load_reference(name_or_path: str) -> ReferenceFile:
             known = sorted(p.stem for p in reference_dir().glob("*.json"))
             raise BadInputError(f"--reference {name_or_path}: no such reference file or name "
                                 f"(known: {', '.join(known) or 'none'})")
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO would block
+        raise BadInputError(f"--reference {path}: not a regular file")
     ref: ReferenceFile = read_json(path, "reference file", kind=ReferenceFile)
     _check(path, ref)
     return ref
