@@ -218,22 +218,24 @@ def _locate(text: str, idx: int, where: str) -> tuple[str, str, int] | None:
     return None
 
 
-def _dropped_keys(data: Any, obj: Any) -> bool:
-    """Whether decoding ``data`` into ``obj`` may have dropped a key (see above)."""
-    colons = data.count(b":") if isinstance(data, bytes) else bytes(data).count(b":")
+def _dropped_keys(data: Any, obj: Any) -> bool | None:
+    """Whether decoding ``data`` into ``obj`` dropped a key (see above): None when it surely
+    did not, True when it surely did, False when only the exact check can tell."""
+    raw = data if isinstance(data, bytes) else bytes(data)
+    colons = raw.count(b":")
     if not colons:
-        return False
+        return None
     if obj is _UNKNOWN:
         with no_gc():
-            obj = msgspec.json.decode(data)
+            obj = msgspec.json.decode(raw)
     try:
         encoded = msgspec.json.encode(obj)
     except (TypeError, ValueError, OverflowError):
-        return True
-    if colons != encoded.count(b":"):
-        return True
-    raw = data if isinstance(data, bytes) else bytes(data)
-    return b"\\u003" in raw and re.search(rb"\\u003[aA]", raw) is not None
+        return False
+    escaped = b"\\u003" in raw and re.search(rb"\\u003[aA]", raw) is not None
+    if colons == encoded.count(b":") and not escaped:
+        return None
+    return not escaped
 
 
 def check_unique_keys(data: Any, path: Path, obj: Any, prefix: str = "") -> None:
@@ -242,7 +244,8 @@ def check_unique_keys(data: Any, path: Path, obj: Any, prefix: str = "") -> None
     from it (or ``_UNKNOWN`` after a typed decode, checked only up to CHECK_TYPED_BYTES)."""
     if obj is _UNKNOWN and len(data) > CHECK_TYPED_BYTES:
         return
-    if not _dropped_keys(data, obj):
+    certain = _dropped_keys(data, obj)
+    if certain is None:
         return
     raw = bytes(data) if not isinstance(data, bytes) else data
     text = raw.decode("utf-8", errors="replace")
@@ -251,6 +254,9 @@ def check_unique_keys(data: Any, path: Path, obj: Any, prefix: str = "") -> None
     except (ValueError, IndexError, RecursionError):
         found = None
     if found is None:
+        if certain:  # e.g. nested too deeply for the exact parser
+            raise BadInputError(f"{path}: {prefix}an object repeats a key (a JSON decoder "
+                                "keeps only one copy); remove or rename one of them")
         return  # the count was fooled by an escaped colon: no key is repeated
     where, key, offset = found
     line = text.count("\n", 0, offset) + 1

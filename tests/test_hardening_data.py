@@ -207,3 +207,10 @@ def test_symlinked_folder_inside_the_root_is_followed(tmp_path: Path) -> None:
     (root / "coco").symlink_to(elsewhere)
     ref = image_paths(root, "{file_name}", "instances.json")(file_name="coco/x.png")
     assert images.load_image(ref).size == (4, 3)
+
+
+def test_duplicate_deep_inside_is_found() -> None:
+    """900 levels (msgspec's own limit is about 1,000): still one line naming the key."""
+    text = b"[" * 900 + b'{"a": 1, "a": 2}' + b"]" * 900
+    with pytest.raises(BadInputError, match=r"^f\.json: line 1, column 910: duplicated key 'a'"):
+        jsonio.decode_json(text, Path("f.json"))
