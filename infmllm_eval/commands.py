@@ -15,7 +15,7 @@ from infmllm_eval.errors import BadInputError, InfmllmEvalError, shown
 from infmllm_eval.jsonio import no_gc, write_json
 from infmllm_eval.predictions import read_prediction_source
 from infmllm_eval.registry import did_you_mean
-from infmllm_eval.scoring import check_ids, score_task
+from infmllm_eval.scoring import check_ids, check_samples, score_task
 from infmllm_eval.taskspec import (
     TaskSpec,
     build_task,
@@ -234,6 +234,8 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     if on_image_error not in ON_IMAGE_ERROR:
         raise BadInputError(f"--on-image-error {on_image_error!r}: expected fail or skip")
     loaded = [load_samples(spec, config.limit) for spec in specs]  # bad data: before any work
+    for spec, samples in zip(specs, loaded, strict=True):
+        check_samples(spec, samples)  # e.g. a test split on a card that is not submission-only
     dist = from_environment()
     name = run_name or (new_run_id(model) if new_run else f"{model}-{run_identity(config)}")
     run_dir = output_dir / dist.broadcast(name)  # rank 0's clock names a new run

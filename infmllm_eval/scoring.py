@@ -9,12 +9,47 @@ from typing import Any
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.metrics.bootstrap import bootstrap_mean_ci
 from infmllm_eval.predictions import Predictions
+from infmllm_eval.tasks.base import TargetError
 from infmllm_eval.taskspec import TaskSpec
 from infmllm_eval.types import Sample
+
+# the files a task's ground truth comes from, in the order a message names them
+_TRUTH_KEYS = ("annotations", "tsv", "questions", "refs", "instances", "root")
+_MAX_ID_BITS = 128  # an integer id beyond this is no benchmark's (str() fails past 4,300 digits)
+
+
+def truth_file(spec: TaskSpec) -> str:
+    """The file holding the task's ground truth, for messages (or the task's name)."""
+    for key in (*_TRUTH_KEYS, *spec.files):
+        if key in spec.files and key != "images":
+            return str(spec.files[key])
+    return f"task {spec.name}"
+
+
+def check_samples(spec: TaskSpec, samples: list[Sample]) -> None:
+    """Refuse samples that cannot be scored: an integer id too long to write, and (unless
+    the card is submission-only) samples without ground truth, e.g. a test split."""
+    huge = next((s.id for s in samples if isinstance(s.id, int)
+                 and s.id.bit_length() > _MAX_ID_BITS), None)
+    if huge is not None:
+        raise BadInputError(f"{truth_file(spec)}: sample id {shown(huge)} is not a usable id "
+                            "(an integer far beyond 64 bits); fix the file")
+    if spec.card.submission_only or None not in map(itemgetter(3), samples):
+        return
+    where = truth_file(spec)
+    if all(s.targets is None for s in samples):
+        raise BadInputError(
+            f"{where}: has no answers (a test split?), so task {spec.name} cannot be scored; "
+            "write its submission file with a task card that sets submission_only: true, or "
+            "pass the file of a split with answers")
+    first = next(s.id for s in samples if s.targets is None)
+    raise BadInputError(f"{where}: sample {shown(first)} has no answer while others have "
+                        "answers; fix the file (every question needs its answer)")
 
 
 def check_ids(spec: TaskSpec, samples: list[Sample], preds: Predictions) -> list[str]:
     """Refuse ids the task does not have; return the keys of samples without a prediction."""
+    check_samples(spec, samples)
     keys = sample_keys(samples)
     unknown = preds.text.keys() - set(keys)
     if unknown:
@@ -42,11 +77,15 @@ def score_task(
     With ``partial`` only the samples that have a prediction are scored and the result is
     labelled partial; otherwise missing predictions count as wrong.
     """
+    check_samples(spec, samples)
     missing_set = set(missing)
     scored_samples = [s for s in samples if s.key not in missing_set] if partial else samples
     if not scored_samples:
         raise BadInputError(f"task {spec.name}: no prediction matches any sample id")
-    result = spec.family.score(scored_samples, predictions, spec.options)
+    try:
+        result = spec.family.score(scored_samples, predictions, spec.options)
+    except TargetError as exc:  # a family names the item; the file is known here
+        raise BadInputError(f"{truth_file(spec)}: {exc}") from None
     primary = spec.card.primary_metric
     if primary not in result.metrics:
         raise BadInputError(

@@ -126,6 +126,68 @@ def _sample(index: int, record: dict[str, Any], options: list[tuple[str, str]],
     return Sample(index, record["uri"], fields, answer, meta)
 
 
+def _check_answers(records: list[dict[str, Any]], path: Path) -> None:
+    """Answers in every row or in none (a test split): a row without one would only ever
+    count as wrong."""
+    lacking = next((r for r in records if r["answer"] is None), None)
+    if lacking is not None and any(r["answer"] is not None for r in records):
+        raise BadInputError(f"{path}: row index {lacking['index']}: no answer while other rows "
+                            "have one; fix the file (every row needs its answer letter)")
+
+
+def _answer_text(record: dict[str, Any]) -> str | None:
+    return next((text for letter, text in record["options"] if letter == record["answer"]),
+                None)
+
+
+def _check_copy(copy: dict[str, Any], base: dict[str, Any] | None, path: Path) -> None:
+    """A CircularEval copy must ask its base row's question with the same options (shifted)
+    and the same right option."""
+    index, group = copy["index"], copy["index"] % CIRCULAR_STRIDE
+    where = f"{path}: row index {index}"
+    if base is None:
+        raise BadInputError(f"{where}: a CircularEval copy (pass {index // CIRCULAR_STRIDE}) "
+                            f"without its base row {group}; add the base row or drop the copy")
+    n = len(base["options"])
+    if index // CIRCULAR_STRIDE >= n:
+        raise BadInputError(f"{where}: pass {index // CIRCULAR_STRIDE} of question {group}, "
+                            f"which has {n} options (passes 0 to {n - 1}); fix the index")
+    for name in ("question", "hint"):
+        if copy[name].strip() != base[name].strip():
+            raise BadInputError(f"{where}: its {name} differs from that of its base row "
+                                f"{group}; a CircularEval copy asks the same question")
+    if sorted(t for _, t in copy["options"]) != sorted(t for _, t in base["options"]):
+        raise BadInputError(f"{where}: its options are not those of its base row {group} "
+                            "(a CircularEval copy only shifts them)")
+    if _answer_text(copy) != _answer_text(base):
+        raise BadInputError(
+            f"{where}: answer {copy['answer']} ({shown(_answer_text(copy))}) contradicts its "
+            f"base row {group}, whose answer {base['answer']} is {shown(_answer_text(base))}; "
+            "after the rotation the right option must stay the same")
+
+
+def _check_passes(records: list[dict[str, Any]], path: Path) -> None:
+    """A file carrying CircularEval copies must carry all of them, consistent with their base
+    rows: missing or contradicting copies change circular accuracy (a model answering "A"
+    every time scores on questions whose passes all have answer A)."""
+    bases = {r["index"]: r for r in records if r["index"] < CIRCULAR_STRIDE}
+    passes: dict[int, set[int]] = {index: set() for index in bases}
+    for record in records:
+        if record["index"] >= CIRCULAR_STRIDE:
+            group = record["index"] % CIRCULAR_STRIDE
+            _check_copy(record, bases.get(group), path)
+            passes[group].add(record["index"] // CIRCULAR_STRIDE)
+    for index, base in bases.items():
+        want = set(range(1, len(base["options"])))
+        if passes[index] != want:
+            lost = sorted(want - passes[index])
+            raise BadInputError(
+                f"{path}: row index {index}: the file carries CircularEval copies, but not "
+                f"all of this question's (it has {len(want) + 1} options; missing: row index "
+                f"{', '.join(str(index + p * CIRCULAR_STRIDE) for p in lost)}); give every "
+                "question all its copies, or none (they are then generated)")
+
+
 def load_mmbench(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
     """Every row of the TSV at ``files['tsv']`` (plus generated passes, see the module doc)."""
     path = files["tsv"]
@@ -140,9 +202,12 @@ def load_mmbench(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample
         records.append(record)
     if not records:
         raise BadInputError(f"{path}: no rows")
+    _check_answers(records, path)
+    has_copies = any(r["index"] >= CIRCULAR_STRIDE for r in records)
+    if has_copies:
+        _check_passes(records, path)
     _resolve_images(records, path)
     samples = [_sample(r["index"], r, r["options"], r["answer"]) for r in records]
-    has_copies = any(r["index"] >= CIRCULAR_STRIDE for r in records)
     if not has_copies and _flag(args.get("generate_passes", True)):
         for r in records:
             for shift, (moved, answer) in enumerate(rotations(r["options"], r["answer"]), 1):

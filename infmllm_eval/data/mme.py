@@ -119,6 +119,21 @@ def _from_results(root: Path) -> list[Sample]:
             for r in lines]
 
 
+def _images_by_stem(folder: Path) -> dict[str, Path]:
+    """The image files of a subtask folder by stem; two images of one stem (``x.png`` and
+    ``x.jpg``) are refused, as the question file ``x.txt`` could mean either."""
+    images: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            continue
+        other = images.setdefault(path.stem, path)
+        if other is not path:
+            raise BadInputError(f"{folder}: two images of one stem, {other.name} and "
+                                f"{path.name}: remove the one that {path.stem}.txt does not "
+                                "ask about")
+    return images
+
+
 def _subtask_samples(root: Path, subtask: str) -> list[Sample]:
     folder = root / subtask
     if not folder.is_dir():
@@ -127,8 +142,7 @@ def _subtask_samples(root: Path, subtask: str) -> list[Sample]:
     split = (folder / SPLIT_QUESTIONS).is_dir()
     qa_dir = folder / SPLIT_QUESTIONS if split else folder
     image_dir = folder / SPLIT_IMAGES if split else folder
-    images = {p.stem: p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES} \
-        if image_dir.is_dir() else {}
+    images = _images_by_stem(image_dir) if image_dir.is_dir() else {}
     samples = []
     for txt in sorted(qa_dir.glob("*.txt")):
         lines = _text_lines(txt)

@@ -9,6 +9,7 @@ lower-cased, tokenised text), which is what the original InfMLLM evaluation feed
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,20 @@ def _ref_samples(ref: dict[str, Any], where: str, image: _Image, ann: _Annotatio
     return out
 
 
+def _check_instance(path: Path, image: _Image, ann: _Annotation) -> None:
+    """A referred object needs a real image size and a box of positive size inside the
+    plane (finite, x and y not negative): anything else scores silently wrong."""
+    where = f"{path}: annotation {ann.id} (image {image.id})"
+    if image.width <= 0 or image.height <= 0:
+        raise BadInputError(f"{where}: image size {image.width}x{image.height}; width and "
+                            "height must be positive; fix the instances file")
+    x, y, w, h = ann.bbox
+    if not all(math.isfinite(v) for v in ann.bbox) or x < 0 or y < 0 or w <= 0 or h <= 0:
+        raise BadInputError(f"{where}: bbox {shown(list(ann.bbox))} is not a box [x, y, "
+                            "width, height] with x, y >= 0 and a positive width and height; "
+                            "fix the instances file")
+
+
 def load_refer(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
     """Samples of the card's split; targets = the referred object's box [x1, y1, x2, y2]."""
     split, _ = _split_arg(args)
@@ -108,10 +123,11 @@ def load_refer(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
         ann_id, image_id = field(ref, "ann_id", int, where), field(ref, "image_id", int, where)
         ann, image = anns.get(ann_id), images.get(image_id)
         if ann is None:
-            raise BadInputError(f"{where}: annotation {ann_id} is not in {inst_path}")
+            raise BadInputError(f"{where}: annotation {shown(ann_id)} is not in {inst_path}")
         if image is None or ann.image_id != image_id:
-            raise BadInputError(f"{where}: image {image_id} is not in {inst_path} or is not "
-                                f"the image of annotation {ann_id}; mismatched files?")
+            raise BadInputError(f"{where}: image {shown(image_id)} is not in {inst_path} or is "
+                                f"not the image of annotation {shown(ann_id)}; mismatched files?")
+        _check_instance(inst_path, image, ann)
         samples += _ref_samples(ref, where, image, ann, image_of(file_name=image.file_name),
                                 split)
     check_unique([s.id for s in samples], refs_path, "sent_id")

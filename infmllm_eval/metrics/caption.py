@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, NamedTuple
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 
 # pycocoevalcap ships no type information: its modules are loaded as Any
 _bleu: Any = import_module("pycocoevalcap.bleu.bleu")
@@ -83,7 +83,9 @@ def tokenize(texts: Sequence[str]) -> list[str]:
     java = find_java(user)
     with tempfile.TemporaryDirectory(prefix="infmllm-ptb-") as tmp:
         source = Path(tmp) / "captions.txt"
-        source.write_bytes("\n".join(t.translate(_LINE_BREAKS) for t in texts).encode())
+        # "replace": a lone surrogate (possible in JSON text) is no character to tokenize
+        source.write_bytes("\n".join(t.translate(_LINE_BREAKS) for t in texts)
+                           .encode("utf-8", "replace"))
         cmd = [java, "-cp", str(PTB_JAR), "edu.stanford.nlp.process.PTBTokenizer",
                "-preserveLines", "-lowerCase", str(source)]
         try:
@@ -216,14 +218,17 @@ def _check_sets(gts: Captions, res: Captions) -> list[str]:
         raise BadInputError("caption metrics: no images to score")
     if set(res) != set(keys):
         odd = next(iter(set(res) ^ set(keys)))
-        raise BadInputError(f"caption metrics: image {odd!r} is not in both references and "
+        raise BadInputError(f"caption metrics: image {shown(odd)} is not in both references and "
                             "hypotheses")
     for key in keys:
         if not gts[key]:
-            raise BadInputError(f"caption metrics: image {key!r} has no reference caption")
+            raise BadInputError(f"caption metrics: image {shown(key)} has no reference caption")
         if len(res[key]) != 1:
-            raise BadInputError(f"caption metrics: image {key!r} needs exactly one hypothesis, "
-                                f"got {len(res[key])}")
+            raise BadInputError(f"caption metrics: image {shown(key)} needs exactly one "
+                                f"hypothesis, got {len(res[key])}")
+    if not any(ref for key in keys for ref in gts[key]):  # pycocoevalcap's CIDEr fails then
+        raise BadInputError(f"caption metrics: no reference caption of the {len(keys)} "
+                            "image(s) has a word after tokenization")
     return keys
 
 

@@ -1,9 +1,12 @@
 """MME scoring as the official eval_tool (calculation.py) computes it.
 
-A response is lower-cased; exactly "yes"/"no" is taken as is, otherwise its first four
-characters decide: "yes" in them -> yes, else "no" in them -> no, else "other" (always wrong,
-and counted). Per subtask: acc = % of questions right, acc+ = % of images with both questions
-right, score = acc + acc+ (max 200). Perception sums ten subtasks (max 2000), Cognition four
+A response is lower-cased and nothing else (no whitespace is stripped: "   yes" has the first
+four characters "   y" and is "other"); exactly "yes"/"no" is taken as is, otherwise its
+first four characters decide: "yes" in them -> yes, else "no" in them -> no, else "other"
+(always wrong, and counted). The official tool reads each result line with its line end,
+which can never complete a "yes" or "no", so the label of a response does not depend on it.
+Per subtask: acc = % of questions right, acc+ = % of images with both questions right,
+score = acc + acc+ (max 200). Perception sums ten subtasks (max 2000), Cognition four
 (max 800).
 """
 
@@ -23,11 +26,10 @@ CATEGORY = {**{name: "perception" for name in PERCEPTION},
 
 
 def yes_no_label(response: str) -> str:
-    """'yes', 'no' or 'other' for a model response, by the official rule.
-
-    Surrounding whitespace is removed first: the official result files hold responses that
-    their writers stripped, so this only matters for raw model text."""
-    answer = response.strip().lower()
+    """'yes', 'no' or 'other' for a model response, by the official rule, on the text exactly
+    as given (the official calculation.py strips nothing; generated text is stripped once, by
+    the model adapter, before it is journaled)."""
+    answer = response.lower()
     if answer in ("yes", "no"):
         return answer
     head = answer[:4]

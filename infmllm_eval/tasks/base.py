@@ -7,9 +7,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.registry import did_you_mean
 from infmllm_eval.types import Sample
+
+
+class TargetError(BadInputError):
+    """Ground truth a family cannot score, naming the item; the scorer adds the file."""
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,13 @@ def resolve_options(
             if name not in specs:
                 hint = did_you_mean(name, sorted(specs))
                 raise BadInputError(
-                    f"{source}: unknown option {name!r} for the {family.name} family.{hint}"
+                    f"{source}: unknown option {shown(name)} for the {family.name} family.{hint}"
                     f" Options: {', '.join(sorted(specs)) or '(none)'}"
                 )
             text = str(value)
             if text not in specs[name].choices:
                 raise BadInputError(
-                    f"{source}: {name}={text!r} is not one of {', '.join(specs[name].choices)}"
+                    f"{source}: {name}={shown(text)} is not one of {', '.join(specs[name].choices)}"
                 )
             resolved[name] = text
     return resolved

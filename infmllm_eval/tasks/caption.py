@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.metrics.caption import SCORERS, CaptionScorer, CaptionScores, tokenize_sets
-from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample
+from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, TargetError
 from infmllm_eval.types import Sample
 
 CONVENTION = {
@@ -40,11 +40,25 @@ def _caption_sets(samples: list[Sample], predictions: Mapping[str, str | None],
         targets = sample.targets
         if (not isinstance(targets, list) or not targets
                 or not all(isinstance(t, str) for t in targets)):
-            raise BadInputError(f"caption sample {sample.id!r}: needs a list of reference "
+            raise BadInputError(f"caption sample {shown(sample.id)}: needs a list of reference "
                                 "captions (this split has no references?)")
         refs[sample.key] = targets
         hyps[sample.key] = [predictions.get(sample.key) or ""]
     return refs, hyps
+
+
+def _check_words(gts: Mapping[str, list[str]], ids: Mapping[str, int | str],
+                 domain: str | None = None) -> None:
+    """pycocoevalcap's CIDEr fails (max() of nothing) on a set whose references all tokenize
+    to nothing; a set where only some do is scored as pycocoevalcap scores it."""
+    if any(ref for refs in gts.values() for ref in refs):
+        return
+    first = next(iter(gts))
+    scope = f"of domain {shown(domain)} " if domain is not None else ""
+    raise TargetError(
+        f"image {shown(ids[first])}: every reference caption of the {len(gts)} scored "
+        f"image(s) {scope}tokenizes to nothing (only punctuation or blanks), which the "
+        "official pycocoevalcap cannot score; fix the reference captions")
 
 
 def _domains(samples: list[Sample]) -> dict[str, list[str]]:
@@ -85,9 +99,13 @@ class CaptionFamily:
     ) -> FamilyScores:
         refs, hyps = _caption_sets(samples, predictions)
         gts, res = tokenize_sets(refs, hyps)  # one tokenizer call for the whole task
+        ids = {s.key: s.id for s in samples}
+        _check_words(gts, ids)
         spice = options.get("spice", "auto") == "auto"
         scorers = SCORERS if spice else tuple(s for s in SCORERS if s != "SPICE")
         domains = _domains(samples)
+        for name, keys in domains.items():
+            _check_words({k: gts[k] for k in keys}, ids, name)
         with CaptionScorer(scorers) as scorer:
             entire = scorer.score(gts, res)
             by_domain = {name: scorer.score({k: gts[k] for k in keys}, {k: res[k] for k in keys})

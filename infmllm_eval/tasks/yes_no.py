@@ -11,6 +11,9 @@ from infmllm_eval.metrics.mme import SUBTASKS, SubtaskScore, score_subtask, tota
 from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample
 from infmllm_eval.types import Sample
 
+# what would split a result line for the official reader (tab: columns; text-mode newlines)
+_LINE_SAFE = str.maketrans(dict.fromkeys("\t\r\n", " "))
+
 
 class YesNoFamily:
     """MME scoring exactly as the official eval_tool; "other" answers are wrong and counted."""
@@ -56,10 +59,13 @@ class YesNoFamily:
         self, samples: list[Sample], predictions: Mapping[str, str | None],
         options: Mapping[str, str],
     ) -> Any:
-        """The official result folder's content: per subtask, its tab-separated lines."""
+        """The official result folder's content: per subtask, its tab-separated lines.
+
+        A tab or line break inside a response would break the line format: each becomes one
+        space, and nothing else changes (the official rule gives the text the same label)."""
         folder: dict[str, list[str]] = {}
         for s in samples:
-            response = " ".join((predictions.get(s.key) or "").split())
+            response = (predictions.get(s.key) or "").translate(_LINE_SAFE)
             line = "\t".join((s.meta["image_file"], s.fields["question"], str(s.targets),
                               response))
             folder.setdefault(s.meta["subtask"], []).append(line)
