@@ -78,9 +78,12 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 53
 
 
+_ID_LIMIT = 1 << 128
+
+
 def _is_id(value: Any) -> bool:
     return (isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)
-                                       and value.bit_length() <= 128))
+                                       and -_ID_LIMIT < value < _ID_LIMIT))
 
 
 def _check_counts(where: str, entry: dict[str, Any]) -> None:
@@ -124,29 +127,46 @@ def _check_extras(where: str, entry: dict[str, Any]) -> None:
         raise BadInputError(f"{where}: 'breakdown.category' must map categories to numbers")
 
 
+def _good_row(row: Any) -> bool:
+    """{id, score[, group, prediction]}: an int or str id (and group), a finite score, a
+    string or null prediction (a fast path for the common float score and int/str id)."""
+    if type(row) is not dict:
+        return False
+    score, ident = row.get("score"), row.get("id")
+    if not (type(score) is float and math.isfinite(score)) and finite(score) is None:
+        return False
+    if not (type(ident) is str or (type(ident) is int and -_ID_LIMIT < ident < _ID_LIMIT)):
+        return False
+    if len(row) == 2 or (len(row) == 3 and "prediction" in row
+                         and (type(row["prediction"]) is str or row["prediction"] is None)):
+        return True
+    return ("group" not in row or _is_id(row["group"])) and (
+        "prediction" not in row or row["prediction"] is None
+        or isinstance(row["prediction"], str))
+
+
 def _check_rows(where: str, entry: dict[str, Any]) -> None:
     """per_sample: {id, score[, group, prediction]} rows, one per scored sample, unique ids
     (a list cut short or with repeated ids would pair the wrong samples in diff and gate)."""
     rows = entry.get("per_sample", [])
     if not isinstance(rows, list):
         raise BadInputError(f"{where}: 'per_sample' must be a list of {{id, score, …}}")
-    seen: dict[str, int] = {}
     for index, row in enumerate(rows):
-        if not (isinstance(row, dict) and _is_id(row.get("id"))
-                and finite(row.get("score")) is not None
-                and ("group" not in row or _is_id(row["group"]))
-                and ("prediction" not in row or row["prediction"] is None
-                     or isinstance(row["prediction"], str))):
+        if not _good_row(row):
             raise BadInputError(
                 f"{where}: 'per_sample' must be a list of {{id, score, …}} with an integer "
                 f"or string id and a finite score; row {index + 1} is {shown(row)}")
-        key = str(row["id"])
-        if key in seen:
-            raise BadInputError(
-                f"{where}: per-sample id {shown(row['id'])} appears twice (rows {seen[key] + 1} "
-                f"and {index + 1}); a paired comparison needs one row per sample: regenerate "
-                "the file (`infmllm-eval score`, or `baseline` from the run)")
-        seen[key] = index
+    keys = [str(row["id"]) for row in rows]
+    if len(set(keys)) != len(keys):
+        seen: dict[str, int] = {}
+        for index, key in enumerate(keys):
+            if key in seen:
+                raise BadInputError(
+                    f"{where}: per-sample id {shown(rows[index]['id'])} appears twice (rows "
+                    f"{seen[key] + 1} and {index + 1}); a paired comparison needs one row per "
+                    "sample: regenerate the file (`infmllm-eval score`, or `baseline` from the "
+                    "run)")
+            seen[key] = index
     scored = entry.get("n_scored")
     if rows and scored is not None and len(rows) != scored:
         raise BadInputError(
