@@ -15,6 +15,7 @@ import pytest
 
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.outputs import refuse_overwrite
+from infmllm_eval.report.diff import diff_task
 from infmllm_eval.report.gate import run_gate
 from infmllm_eval.report.runs import RunResult, load_run
 from tests.conftest import ROOT, CliResult
@@ -291,3 +292,30 @@ def test_import_round_trip_with_every_line_separator(cli: Cli, tmp_path: Path) -
     result = json.loads(metrics.read_text())
     assert result["n_scored"] == len(answers) and result["n_missing"] == 0
     assert [r["prediction"] for r in result["per_sample"]] == answers
+
+
+def test_circular_eval_runs_pair_questions_even_when_rows_agree(tmp_path: Path) -> None:
+    """A run whose every question is all right or all wrong has row mean == circular
+    accuracy; it must still pair by question with a run that has split questions, not mix
+    row ids with question ids."""
+    groups = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
+    uniform = entry("multiple_choice", "circular_accuracy", [100.0] * 8 + [0.0] * 4,
+                    groups=groups, ids=list(range(1, 13)))
+    split = entry("multiple_choice", "circular_accuracy",
+                  [100.0] * 4 + [100.0, 0.0, 100.0, 100.0] + [0.0] * 4, groups=groups,
+                  ids=list(range(1, 13)))
+    result = diff_task("mmbench_dev_en", uniform, split)
+    assert result.units == "question" and result.paired is not None
+    assert result.paired.n == 3 and result.paired.delta == pytest.approx(-100.0 / 3)
+    base = load_run(baseline_file(tmp_path, uniform))
+    run = load_run(write_run(tmp_path, "run", "m", {"vqav2_val": split}))
+    check = run_gate(base, run, alpha=0.05).checks[0]
+    assert check.failed and check.delta == pytest.approx(-100.0 / 3)
+
+
+def test_diff_says_when_the_runs_share_only_some_samples(tmp_path: Path) -> None:
+    a = vqa(0)
+    b = vqa(0, list(range(101, N + 101)))
+    result = diff_task("vqav2_val", a, b)
+    assert result.n_common == 100
+    assert any("share 100 samples (A has 200, B 200)" in note for note in result.notes)

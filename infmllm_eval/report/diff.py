@@ -80,6 +80,9 @@ def diff_task(task: str, a: dict[str, Any], b: dict[str, Any]) -> TaskDiff:
     if units_a is None or units_b is None:
         notes.append(f"no paired test: {metric} cannot be rebuilt from per-sample scores "
                      "(not a mean of them, or per-sample scores absent)")
+    elif units_a.kind != units_b.kind:
+        notes.append(f"no paired test: A pairs by {units_a.kind}, B by {units_b.kind} "
+                     "(per-sample rows with and without 'group')")
     else:
         paired = paired_bootstrap(units_a, units_b)
         if paired is None:
@@ -87,6 +90,9 @@ def diff_task(task: str, a: dict[str, Any], b: dict[str, Any]) -> TaskDiff:
     rows_a, rows_b = _rows(a), _rows(b)
     fixed, broken = _changes(rows_a, rows_b)
     common = len(rows_a.keys() & rows_b.keys())
+    if rows_a and rows_b and (common < len(rows_a) or common < len(rows_b)):
+        notes.append(f"the runs share {common} samples (A has {len(rows_a)}, B "
+                     f"{len(rows_b)}): the paired test and the changes cover only those")
     value_a, value_b = a["metrics"].get(metric), b["metrics"].get(metric)
     return TaskDiff(task, metric, value_a, value_b, paired,
                     units_a.kind if units_a is not None else "", common,

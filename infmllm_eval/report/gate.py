@@ -137,6 +137,11 @@ def _p_value(task: str, base: dict[str, Any], run: dict[str, Any], base_path: st
                 "the file was edited or cut; regenerate it")
     if units_base is None or units_run is None:
         return None
+    if units_base.kind != units_run.kind:
+        raise BadInputError(
+            f"{brief(task)}: {base_path} pairs by {units_base.kind} but {run_path} by "
+            f"{units_run.kind} (per-sample rows with and without 'group'); regenerate the "
+            "baseline from a run of this version")
     paired = paired_bootstrap(units_base, units_run)
     return paired.p_value if paired is not None else None
 

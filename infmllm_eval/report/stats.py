@@ -50,16 +50,16 @@ def primary_units(entry: Mapping[str, Any]) -> Units | None:
     ``per_sample`` (absent, or the metric is not their mean)."""
     rows = entry.get("per_sample") or []
     value = entry.get("metrics", {}).get(entry.get("primary_metric", ""))
-    scores = [float(r["score"]) for r in rows]
-    if _matches(scores, value):
-        return Units(tuple(str(r["id"]) for r in rows), tuple(scores), "sample")
-    if rows and all("group" in r for r in rows):
-        groups: dict[str, float] = {}
-        for row in rows:
+    if rows and all("group" in r for r in rows):  # questions first: where every question's
+        groups: dict[str, float] = {}  # passes agree both means match, and two runs must
+        for row in rows:  # pair the same kind of unit
             key = str(row["group"])
             groups[key] = min(groups.get(key, math.inf), float(row["score"]))
         if _matches(list(groups.values()), value):
             return Units(tuple(groups), tuple(groups.values()), "question")
+    scores = [float(r["score"]) for r in rows]
+    if _matches(scores, value):
+        return Units(tuple(str(r["id"]) for r in rows), tuple(scores), "sample")
     return None
 
 
