@@ -75,8 +75,13 @@ class Journal:
             return {}
         if data and not data.endswith(b"\n"):
             keep = data.rfind(b"\n") + 1
-            with self.path.open("r+b") as fh:
-                fh.truncate(keep)
+            try:
+                with self.path.open("r+b") as fh:
+                    fh.truncate(keep)
+            except OSError as exc:
+                raise BadInputError(f"{self.path}: cannot cut off the incomplete last line of "
+                                    f"the journal ({exc.strerror}); make it writable and rerun"
+                                    ) from None
             data, self.dropped_torn_line = data[:keep], True
             notice(f"{self.path}: dropped an incomplete last line (the previous run stopped "
                    "while writing it); that sample is generated again")
