@@ -48,6 +48,8 @@ def import_lmms_eval(
     card = resolve_task(task)
     target = output or default_output(samples)
     inputs = [("the samples file", samples)]
+    if card.path:
+        inputs.append((f"the task card of {card.name}", Path(card.path)))
     if dataset is not None:
         inputs.append(("the --dataset", dataset))
     refuse_overwrite(target, "--output" if output is not None else f"the output {target}",

@@ -146,6 +146,8 @@ def _score_outputs(spec: TaskSpec, predictions: Path, output: Path | None,
     inputs = [("the predictions file", predictions)] + [
         (f"the {key} file of {spec.name}", path) for key, path in spec.files.items()
         if key != "images"]  # images are not read by `score`
+    if spec.card.path:
+        inputs.append((f"the task card of {spec.name}", Path(spec.card.path)))
     what = "--output" if output is not None else f"the metrics file {target}"
     if spec.card.submission_only and output is None:
         what = f"the submission file {target}"
