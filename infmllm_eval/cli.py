@@ -276,8 +276,9 @@ def main() -> None:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     if interrupted and code == 130:
-        err.print("interrupted: journaled predictions are kept; rerun the same command to resume",
-                  highlight=False)
+        command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+        err.print("interrupted: journaled predictions are kept; rerun the same command to resume"
+                  if command == "run" else "interrupted", highlight=False)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -200,7 +200,7 @@ def parse_batch_size(text: str | int) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise BadInputError(f"--batch-size {text!r}: expected a positive integer or 'auto'")
+        raise BadInputError(f"--batch-size {shown(text)}: expected a positive integer or 'auto'")
     return value
 
 
@@ -234,7 +234,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         generation=parse_pairs(generation, "--generation"), seed=seed,
         on_image_error=on_image_error)
     if on_image_error not in ON_IMAGE_ERROR:
-        raise BadInputError(f"--on-image-error {on_image_error!r}: expected fail or skip")
+        raise BadInputError(f"--on-image-error {shown(on_image_error)}: expected fail or skip")
     loaded = [load_samples(spec, config.limit) for spec in specs]  # bad data: before any work
     for spec, samples in zip(specs, loaded, strict=True):
         check_samples(spec, samples)  # e.g. a test split on a card that is not submission-only

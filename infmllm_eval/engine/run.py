@@ -122,7 +122,8 @@ def run_evaluation(
     ``preloaded`` samples may be given (the CLI loads them before building the model)."""
     progress = progress or NoProgress()
     if config.on_image_error not in ON_IMAGE_ERROR:
-        raise BadInputError(f"--on-image-error {config.on_image_error!r}: expected fail or skip")
+        raise BadInputError(f"--on-image-error {shown(config.on_image_error)}: "
+                            "expected fail or skip")
     cfg = asdict(config) | {"tasks": list(config.tasks)}
     cards = {s.name: file_sha256(s.card.path) for s in specs}
     provenance = dict(model.provenance()) | dict(model_info or {})
