@@ -62,7 +62,7 @@ def _id_value(value: Any) -> int | str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if -(1 << 128) < value < 1 << 128 else None  # no 400-digit question ids
     if isinstance(value, str) and value.strip():
         return value
     return None
@@ -89,7 +89,7 @@ def _question_id(rec: dict[str, Any], doc_id: int, where: str,
     qid, source = _recorded_id(rec)
     if source and qid is None:
         raise BadInputError(f"{where}: the question_id in '{source}' must be an integer or "
-                            "string")
+                            "string (an integer of at most 128 bits, a non-empty string)")
     if dataset_ids is not None:
         if doc_id >= len(dataset_ids):
             raise BadInputError(f"{where}: doc_id {shown(doc_id)} is beyond the --dataset split "
@@ -134,6 +134,9 @@ def convert_samples(path: Path, response: str = "filtered",
         if "filtered_resps" not in rec or isinstance(doc_id, bool) or not isinstance(doc_id, int):
             raise BadInputError(f"{where}: not an lmms-eval --log_samples record (expected "
                                 "an integer 'doc_id' and 'filtered_resps')")
+        if doc_id < 0:  # a row position: -1 would map to the dataset's last row
+            raise BadInputError(f"{where}: doc_id {shown(doc_id)} is negative; doc_id is the "
+                                "row's position in the dataset split (0, 1, …)")
         key = RESPONSES[response]
         if key not in rec:  # lmms-eval drops resps when they equal filtered_resps
             key = "filtered_resps"
