@@ -93,21 +93,28 @@ class Journal:
                                 "damaged: delete that line (or the file, to generate the task "
                                 "again)") from None
         done: dict[str, str] = {}
-        first: dict[str, int] = {}
         self.failed = {}
+        loads = json.loads
         for lineno, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
+            if not line or line.isspace():
                 continue
-            key, prediction, error = _parse(self.path, lineno, line)
-            if prediction is None:
-                continue
-            if key in done and done[key] != prediction:
+            try:
+                rec: Any = loads(line)
+            except (ValueError, RecursionError):
+                rec = None
+            if (type(rec) is dict and type(rec.get("id")) is int
+                    and type(rec.get("prediction")) is str and "error" not in rec):
+                key, prediction, error = str(rec["id"]), rec["prediction"], None
+            else:
+                key, prediction, error = _check(self.path, lineno, rec)
+                if prediction is None:
+                    continue
+            known = done.setdefault(key, prediction)
+            if known != prediction:
                 raise BadInputError(
                     f"{self.path}: line {lineno}: id {shown(key)} has a second, different "
-                    f"prediction (the first is on line {first[key]}); delete the wrong line "
-                    "(or the file, to generate the task again)")
-            done.setdefault(key, prediction)
-            first.setdefault(key, lineno)
+                    f"prediction (the first is on line {_first_line(text, key)}); delete the "
+                    "wrong line (or the file, to generate the task again)")
             if error is not None:
                 self.failed[key] = error
         return done
@@ -183,13 +190,10 @@ class Journal:
             shard.path.unlink(missing_ok=True)
 
 
-def _parse(path: Path, lineno: int, line: str) -> tuple[str, str | None, str | None]:
-    """(key, prediction or None, error or None) of one journal line."""
+def _check(path: Path, lineno: int, rec: Any) -> tuple[str, str | None, str | None]:
+    """(key, prediction or None, error or None) of a decoded journal line (None when the
+    line is not JSON) that is not of the common shape; an error names the line."""
     where = f"{path}: line {lineno}"
-    try:
-        rec: Any = json.loads(line)
-    except (ValueError, RecursionError):
-        rec = None
     if not isinstance(rec, dict) or "id" not in rec or "prediction" not in rec:
         raise BadInputError(f"{where}: corrupt journal line (expected {{\"id\", \"prediction\"}}"
                             "); delete it (or the file, to generate the task again)")
@@ -203,6 +207,19 @@ def _parse(path: Path, lineno: int, line: str) -> tuple[str, str | None, str | N
     if error is not None and not isinstance(error, str):
         error = shown(error)
     return str(raw_id), prediction, error
+
+
+def _first_line(text: str, key: str) -> int:
+    """The number of the first line journaling ``key`` (for an error message)."""
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        try:
+            rec = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if (isinstance(rec, dict) and str(rec.get("id")) == key
+                and rec.get("prediction") is not None):
+            return lineno
+    return 0
 
 
 def _write_all(fd: int, data: bytes) -> None:
