@@ -64,6 +64,17 @@ def finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+#: no metric, interval or per-sample score of this harness comes near this (MME's total is
+#: at most 2,800, CIDEr a few hundred): larger values are damage, and charts cannot draw them
+LIMIT = 1e9
+
+
+def plausible(value: Any) -> bool:
+    """A finite number within ±LIMIT."""
+    number = finite(value)
+    return number is not None and -LIMIT <= number <= LIMIT
+
+
 def variant_text(entry: Mapping[str, Any]) -> str:
     """The scoring variant as ``k=v, …`` without options left at 'none'."""
     return ", ".join(f"{k}={v}" for k, v in sorted(entry.get("variant", {}).items())
@@ -109,22 +120,23 @@ def _check_extras(where: str, entry: dict[str, Any]) -> None:
     ci = entry.get("ci95", {})
     if not isinstance(ci, dict) or not all(
             v is None or (isinstance(v, list) and len(v) == 2
-                          and all(finite(x) is not None for x in v)) for v in ci.values()):
-        raise BadInputError(f"{where}: 'ci95' must map metric names to [low, high] or null, "
-                            f"got {shown(ci)}")
+                          and all(plausible(x) for x in v)) for v in ci.values()):
+        raise BadInputError(f"{where}: 'ci95' must map metric names to [low, high] (numbers "
+                            f"within ±{LIMIT:g}) or null, got {shown(ci)}")
     breakdown = entry.get("breakdown", {})
     if not isinstance(breakdown, dict):
         raise BadInputError(f"{where}: 'breakdown' must be an object, got {shown(breakdown)}")
     subtasks = breakdown.get("subtasks", {})
     if not isinstance(subtasks, dict) or not all(
-            isinstance(v, dict) and ("score" not in v or finite(v["score"]) is not None)
+            isinstance(v, dict) and ("score" not in v or plausible(v["score"]))
             for v in subtasks.values()):
         raise BadInputError(f"{where}: 'breakdown.subtasks' must map subtask names to "
-                            "objects with a numeric 'score'")
+                            f"objects with a numeric 'score' (within ±{LIMIT:g})")
     category = breakdown.get("category", {})
     if not isinstance(category, dict) or not all(
-            v is None or finite(v) is not None for v in category.values()):
-        raise BadInputError(f"{where}: 'breakdown.category' must map categories to numbers")
+            v is None or plausible(v) for v in category.values()):
+        raise BadInputError(f"{where}: 'breakdown.category' must map categories to numbers "
+                            f"(within ±{LIMIT:g}) or null")
 
 
 def _good_row(row: Any) -> bool:
@@ -133,7 +145,7 @@ def _good_row(row: Any) -> bool:
     if type(row) is not dict:
         return False
     score, ident = row.get("score"), row.get("id")
-    if not (type(score) is float and math.isfinite(score)) and finite(score) is None:
+    if not (type(score) is float and -LIMIT <= score <= LIMIT) and not plausible(score):
         return False
     if not (type(ident) is str or (type(ident) is int and -_ID_LIMIT < ident < _ID_LIMIT)):
         return False
@@ -155,7 +167,8 @@ def _check_rows(where: str, entry: dict[str, Any]) -> None:
         if not _good_row(row):
             raise BadInputError(
                 f"{where}: 'per_sample' must be a list of {{id, score, …}} with an integer "
-                f"or string id and a finite score; row {index + 1} is {shown(row)}")
+                f"or string id and a finite score (within ±{LIMIT:g}); row {index + 1} is "
+                f"{shown(row)}")
     keys = [str(row["id"]) for row in rows]
     if len(set(keys)) != len(keys):
         seen: dict[str, int] = {}
@@ -192,9 +205,10 @@ def _check_entry(path: Path, task: Any, entry: Any) -> None:
     if not isinstance(metrics, dict):
         raise BadInputError(f"{where}: 'metrics' must map metric names to numbers")
     for name, value in metrics.items():
-        if value is not None and finite(value) is None:
+        if value is not None and not plausible(value):
             raise BadInputError(f"{where}: 'metrics' must map metric names to finite "
-                                f"numbers or null; {shown(name)} is {shown(value)}")
+                                f"numbers (within ±{LIMIT:g}) or null; {shown(name)} is "
+                                f"{shown(value)}")
     _check_extras(where, entry)
     _check_rows(where, entry)
 

@@ -30,8 +30,9 @@ def report_results(out: str, kind: str = "run", n: str = "40", wrong: str = "0",
     metrics.json) or 'baseline' (a baseline file). ``tamper`` damages it: 'cut' (per-sample
     list cut to 5 rows), 'dup' (row 3 repeats the id of row 2), 'scores' (the per-sample scores
     no longer average to the metric), 'primary' (another primary metric), 'null' (the metric
-    is null), 'bigint' (a 400-digit metric), 'variant' (variant is a list), 'ci' (ci95 is a
-    string), 'breakdown' (breakdown is a list), 'count' (n_samples is a string)."""
+    is null), 'bigint' (a 400-digit metric), 'huge' (1.7e308: finite, but no chart draws it),
+    'variant' (variant is a list), 'ci' (ci95 is a string), 'breakdown' (breakdown is a
+    list), 'count' (n_samples is a string)."""
     entry = _vqa_entry(int(n), int(wrong), int(first_id))
     rows = entry["per_sample"]
     edits: dict[str, Callable[[], None]] = {
@@ -42,6 +43,7 @@ def report_results(out: str, kind: str = "run", n: str = "40", wrong: str = "0",
                             entry["metrics"].__setitem__("accuracy_other", 50.0)),
         "null": lambda: entry["metrics"].__setitem__("accuracy", None),
         "bigint": lambda: entry["metrics"].__setitem__("accuracy", 10 ** 400),
+        "huge": lambda: entry["metrics"].__setitem__("accuracy", 1.7e308),
         "variant": lambda: entry.__setitem__("variant", ["normalization=always"]),
         "ci": lambda: entry.__setitem__("ci95", "[40, 60]"),
         "breakdown": lambda: entry.__setitem__("breakdown", [1, 2]),
