@@ -14,7 +14,13 @@ from infmllm_eval.engine.distributed import SINGLE, Dist
 from infmllm_eval.engine.generate import _stats, generate_task
 from infmllm_eval.engine.journal import Journal
 from infmllm_eval.engine.progress import NoProgress, Progress
-from infmllm_eval.engine.store import file_sha256, read_run_json, write_results, write_run_json
+from infmllm_eval.engine.store import (
+    check_outputs,
+    file_sha256,
+    read_run_json,
+    write_results,
+    write_run_json,
+)
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import write_json
 from infmllm_eval.scoring import score_task
@@ -130,6 +136,7 @@ def run_evaluation(
     problem = None
     if dist.is_main:
         try:
+            check_outputs(run_dir)
             if (run_dir / "run.json").exists():
                 _check_resume(run_dir, cfg, cards, provenance)
             write_run_json(run_dir, cfg, {"cards": cards, "model": provenance,

@@ -143,7 +143,24 @@ def summary_markdown(metrics: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_outputs(run_dir: Path) -> None:
+    """Refuse, before any model work, a run directory whose output paths cannot be written
+    (a folder where metrics.json goes, a file where the predictions folder goes …)."""
+    for name, folder in (("run.json", False), ("metrics.json", False), ("summary.md", False),
+                         ("predictions", True), ("submissions", True)):
+        path = run_dir / name
+        if path.exists() and path.is_dir() != folder:
+            kind = "a folder" if not folder else "not a folder"
+            raise BadInputError(f"{path}: {kind}, where the run writes its "
+                                f"{'outputs' if folder else name}; move it away (or pass "
+                                "--new-run)")
+
+
 def write_results(run_dir: Path, metrics: dict[str, Any]) -> None:
     """metrics.json and summary.md of a run."""
-    write_json(run_dir / "metrics.json", metrics)
-    write_atomic(run_dir / "summary.md", summary_markdown(metrics))
+    try:
+        write_json(run_dir / "metrics.json", metrics)
+        write_atomic(run_dir / "summary.md", summary_markdown(metrics))
+    except BadInputError as exc:  # disk full …: what was generated is safe in the journals
+        raise BadInputError(f"{exc}; the predictions are journaled: make room and rerun the "
+                            "same command to score them") from None
