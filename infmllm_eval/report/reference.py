@@ -14,6 +14,7 @@ import msgspec
 from infmllm_eval.cards import builtin_card_root, task_cards
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import read_json
+from infmllm_eval.report.runs import LIMIT, brief, plausible
 
 
 class PublishedResult(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -55,7 +56,10 @@ def _check(path: Path, ref: ReferenceFile) -> None:
     for model in ref.models:
         seen: set[tuple[str, str]] = set()
         for result in model.results:
-            where = f"{path}: {model.label}, {result.benchmark} {result.split}"
+            where = f"{path}: {brief(model.label)}, {brief(result.benchmark)} {brief(result.split)}"
+            if not plausible(result.value):
+                raise BadInputError(f"{where}: value {shown(result.value)} is not a score "
+                                    f"(a finite number within ±{LIMIT:g})")
             if result.task is None:
                 continue
             if result.task not in cards:
