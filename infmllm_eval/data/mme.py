@@ -83,6 +83,8 @@ def read_result_folder(root: Path, need_response: bool) -> list[ResultLine]:
         if not path.is_file():
             continue
         seen: dict[str, int] = {}
+        last_line: dict[str, int] = {}
+        previous = None
         for number, text in _text_lines(path):
             where = f"{path}: line {number}"
             parts = text.split("\t", 3)
@@ -91,6 +93,12 @@ def read_result_folder(root: Path, need_response: bool) -> list[ResultLine]:
                                     f"{'<TAB>response' if need_response else ''} columns")
             image = parts[0].strip()
             stem = Path(image).stem
+            if stem in last_line and previous != stem:  # the official tool pairs by position
+                raise BadInputError(
+                    f"{where}: image {shown(image)} is also on line {last_line[stem]}, not "
+                    "next to it; the official eval_tool takes every two consecutive lines as "
+                    "the questions of one image: keep an image's lines together")
+            previous, last_line[stem] = stem, number
             k = seen[stem] = seen.get(stem, -1) + 1
             lines.append(ResultLine(subtask, image, k, parts[1].strip(),
                                     _yes_no(parts[2], where),

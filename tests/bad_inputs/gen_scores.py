@@ -168,16 +168,16 @@ def scores_mme_release(out: str, kind: str = "two_stems") -> None:
         "Is there a red square?\tYes\nIs there a blue square?\tNo\n", encoding="utf-8")
 
 
-def scores_mme_results(out: str, responses: str) -> None:
+def scores_mme_results(out: str, responses: str, images: str = "1,1,2,2") -> None:
     """An MME result folder ``out`` with color.txt: two images, two questions each (answers
     Yes, No, Yes, No); ``responses`` holds the four responses separated by '|' (written as
-    given: leading spaces and all)."""
+    given: leading spaces and all); ``images`` the image number of each line."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     answers = ("Yes", "No", "Yes", "No")
-    lines = [f"000{1 + k // 2}.jpg\tIs there a red square? Please answer yes or no.\t"
-             f"{answer}\t{response}" for k, (answer, response)
-             in enumerate(zip(answers, responses.split("|"), strict=True))]
+    lines = [f"000{image}.jpg\tIs there a red square? Please answer yes or no.\t"
+             f"{answer}\t{response}" for image, answer, response
+             in zip(images.split(","), answers, responses.split("|"), strict=True)]
     (folder / "color.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
