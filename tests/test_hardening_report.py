@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 
 from infmllm_eval.errors import BadInputError
+from infmllm_eval.lmms.bridge import generation_from_kwargs
 from infmllm_eval.outputs import refuse_overwrite
 from infmllm_eval.report.diff import diff_task
 from infmllm_eval.report.gate import run_gate
 from infmllm_eval.report.runs import RunResult, load_run
+from infmllm_eval.types import GenerationConfig
 from tests.conftest import ROOT, CliResult
 from tests.test_report_fixtures import entry, use_report_commands, write_run
 
@@ -319,3 +321,17 @@ def test_diff_says_when_the_runs_share_only_some_samples(tmp_path: Path) -> None
     result = diff_task("vqav2_val", a, b)
     assert result.n_common == 100
     assert any("share 100 samples (A has 200, B 200)" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"temperature": 10 ** 400}, "temperature=<integer of about 401 digits> is not a number"),
+    ({"length_penalty": float("inf")}, "length_penalty=inf is not a number"),
+    ({"top_p": True}, "top_p=True is not a number"),
+    ({"top_p": float("nan")}, "top_p=nan is not a number"),
+    ({"max_new_tokens": "x" * 5000}, r"max_new_tokens='xxxx.*' is not a number"),
+])
+def test_lmms_generation_settings_end_in_one_bounded_line(kwargs: dict[str, Any],
+                                                          message: str) -> None:
+    with pytest.raises(BadInputError, match=message) as info:
+        generation_from_kwargs(kwargs, GenerationConfig(max_new_tokens=16), "task t, doc 0")
+    assert len(str(info.value)) < 200

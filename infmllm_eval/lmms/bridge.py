@@ -42,11 +42,14 @@ class Pending:
 
 def _number(kwargs: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     value = kwargs[key]
+    number: Any = None
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     try:
-        if kind is int:
-            ok = ok and (isinstance(value, int) or float(value).is_integer())
-        number = kind(value) if ok else None
+        if ok and kind is int:
+            ok = isinstance(value, int) or float(value).is_integer()
+        if ok:
+            number = kind(value)
+            ok = math.isfinite(number)
     except (OverflowError, ValueError):  # a 400-digit integer, an infinite float
         ok = False
     if not ok:
