@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from infmllm_eval.cards import ModelCard
-from infmllm_eval.errors import UnknownNameError
+from infmllm_eval.errors import UnknownNameError, shown
 from infmllm_eval.registry import did_you_mean
 from infmllm_eval.types import Request, Response
 
@@ -38,7 +38,7 @@ def create_adapter(card: ModelCard, options: Mapping[str, str]) -> ModelAdapter:
     """Build the adapter a model card names, with the card's options overridden by the user's."""
     if card.adapter not in ADAPTERS:
         raise UnknownNameError(
-            f"{card.path}: unknown adapter {card.adapter!r}."
+            f"{card.path}: unknown adapter {shown(card.adapter)}."
             f"{did_you_mean(card.adapter, sorted(ADAPTERS))}"
         )
     module, func = ADAPTERS[card.adapter].split(":")

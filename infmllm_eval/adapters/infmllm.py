@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -127,6 +128,39 @@ def _flag(options: Mapping[str, str], name: str, default: bool) -> bool:
     raise _option_error(name, text, "expected true or false")
 
 
+def _memory_and_swap() -> int:
+    """Physical memory plus swap in bytes (0 when unknown)."""
+    try:
+        memory = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("SwapTotal:"):
+                memory += int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return memory
+
+
+def _check_size(config: InfMLLMConfig, where: str) -> None:
+    """Refuse an architecture whose float32 build (the model is built on the CPU in float32,
+    then moved and cast) cannot fit in this machine's memory: a typo in a card's sizes would
+    otherwise end in the out-of-memory killer, not a message."""
+    memory = _memory_and_swap()
+    need = config.parameter_count() * 4
+    if memory and need > memory:
+        size = f"{min(need, 1 << 80) / 2**30:,.1f} GiB" if need < 1 << 80 else "far more"
+        raise BadInputError(f"{where}: the architecture has "
+                            f"{_count(config.parameter_count())} parameters ({size} in float32 "
+                            f"while it is built), more than this machine's {memory / 2**30:.1f} "
+                            "GiB of memory and swap; check the card's architecture sizes")
+
+
+def _count(n: int) -> str:
+    return f"about {n / 1e9:,.1f} billion" if n < 10 ** 18 else "more than 10^18"
+
+
 def check_options(card: ModelCard, options: Mapping[str, str]) -> None:
     """Refuse unknown options and bad values before anything is loaded or built."""
     unknown = set(options) - set(OPTIONS)
@@ -189,6 +223,7 @@ class InfMLLMAdapter:
         if self.tokenizer.vocab_size > self.config.vocab:
             raise BadInputError(f"tokenizer {self.tokenizer.path} has {self.tokenizer.vocab_size}"
                                 f" pieces but the model's vocab is {self.config.vocab}")
+        _check_size(self.config, card.path)
         self.checkpoint_sha256 = ""
         self.model, self.load_summary = self._build(options)
         disk = options.get("feature_cache")
@@ -213,9 +248,14 @@ class InfMLLMAdapter:
         summary = "random init"
         if self.weights is not None:
             strict = _flag(options, "strict", True)
-            checkpoint = read_checkpoint(self.weights)
+            checkpoint = read_checkpoint(self.weights)  # hashed while it is loaded
+            try:
+                report = load_weights(model, checkpoint.tensors, strict=strict,
+                                      source=self.weights)
+            except BaseException:
+                checkpoint.cancel()
+                raise
             self.checkpoint_sha256 = checkpoint.sha256
-            report = load_weights(model, checkpoint.tensors, strict=strict, source=self.weights)
             del checkpoint
             summary = report.summary()
             if not report.ok:  # strict=false: say what was not loaded (run.json keeps it too)

@@ -40,7 +40,7 @@ class ScriptedAdapter:
             text = self.answers.get(req.key, self.default)
             if text is None:
                 raise BadInputError(
-                    f"scripted model: no saved answer for id {req.key!r} in "
+                    f"scripted model: no saved answer for id {shown(req.key)} in "
                     f"{self.source or 'answers'}"
                     " (set --model-option default=TEXT to answer unknown ids)"
                 )
@@ -82,7 +82,7 @@ def create(card: ModelCard, options: Mapping[str, str]) -> ScriptedAdapter:
         for file in _answer_files(Path(options["answers"])):
             for key, text in read_predictions(file).text.items():
                 if answers.get(key, text) != text:
-                    raise BadInputError(f"scripted model: id {key!r} has different answers in "
+                    raise BadInputError(f"scripted model: id {shown(key)} has different answers in "
                                         f"several files of {options['answers']}")
                 answers[key] = text
     elif "default" not in options:

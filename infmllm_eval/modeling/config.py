@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 
 if TYPE_CHECKING:
     from transformers import LlamaConfig
@@ -52,7 +52,7 @@ class InfMLLMConfig:
             if value is None:
                 continue
             if isinstance(value, (int, float)) and value <= 0 and not f.name.endswith("_id"):
-                raise BadInputError(f"model config: {f.name} must be > 0, got {value!r}")
+                raise BadInputError(f"model config: {f.name} must be > 0, got {shown(value)}")
         if self.image_size % self.patch_size:
             raise BadInputError(f"model config: image_size {self.image_size} is not a multiple "
                                 f"of patch_size {self.patch_size}")
@@ -88,6 +88,17 @@ class InfMLLMConfig:
     def num_visual_tokens(self) -> int:
         """Visual tokens per image: pool_out_size squared."""
         return self.pool_out_size * self.pool_out_size
+
+    def parameter_count(self) -> int:
+        """The number of parameters (exact up to biases and norms: a sizing estimate)."""
+        w, h = self.vit_width, self.llm_hidden
+        kv = h // self.llm_heads * (self.llm_kv_heads or self.llm_heads)
+        vit = (3 * self.patch_size ** 2 * w + (self.grid_size ** 2 + 1) * w
+               + self.vit_depth * (4 * w * w + 2 * w * self.vit_mlp_hidden))
+        pooler = w * h + h * h
+        llm = 2 * self.vocab * h + self.llm_layers * (2 * h * h + 2 * h * kv
+                                                      + 3 * h * self.llm_intermediate)
+        return vit + pooler + llm
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "model config") -> InfMLLMConfig:
@@ -156,5 +167,5 @@ def _check_type(source: str, key: str, annotation: object, value: Any) -> Any:
                 and math.isfinite(value)):
             return float(value)
         expected = "a finite number"
-    raise BadInputError(f"{source}: key {key!r} must be {expected}"
-                        f"{' or null' if 'None' in text else ''}, got {value!r}")
+    raise BadInputError(f"{source}: key {shown(key)} must be {expected}"
+                        f"{' or null' if 'None' in text else ''}, got {shown(value)}")

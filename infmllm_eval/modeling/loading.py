@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import re
 import threading
@@ -25,7 +26,7 @@ DIR_CANDIDATES = ("model.safetensors", "model.safetensors.index.json", "pytorch_
                   "pytorch_model.bin.index.json")
 POS_EMBED_KEY = "visual_encoder.pos_embed"
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)  # recomputed buffers that old LLaMA dumps carry
-_CHUNK = 1 << 20
+_CHUNK = 8 << 20  # with sequential read-ahead: ~3x the cold-disk throughput of 1 MiB reads
 
 
 MAX_INDEX_BYTES = 64 << 20  # a real 70B index is ~100 KB
@@ -33,12 +34,29 @@ MAX_INDEX_BYTES = 64 << 20  # a real 70B index is ~100 KB
 
 @dataclass
 class Checkpoint:
-    """The tensors of a checkpoint and the SHA-256 of exactly the files they were read from."""
+    """The tensors of a checkpoint and the SHA-256 of exactly the files they were read from.
+
+    The hash is computed by a thread that reads the files while the caller uses the tensors
+    (they are memory-mapped: copying them into a model reads the same pages), so ``sha256``
+    waits for it; ``cancel()`` stops it when the checkpoint is given up."""
 
     tensors: dict[str, Tensor]
-    sha256: str
     files: list[Path]
-    size: int  # bytes read and hashed
+    hasher: _Hasher = field(repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 as defined by checkpoint_sha256 (waits for the hashing thread)."""
+        return self.hasher.result()[0]
+
+    @property
+    def size(self) -> int:
+        """Bytes read and hashed."""
+        return self.hasher.result()[1]
+
+    def cancel(self) -> None:
+        """Stop hashing (the checkpoint was refused)."""
+        self.hasher.cancel()
 
 
 @dataclass
@@ -56,9 +74,9 @@ def load_state_dict(path: str | Path) -> dict[str, Tensor]:
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
-    """Load a checkpoint and hash every byte loaded, in one pass over the files: the hash is
-    computed by a thread reading the same files while they are deserialized (the page cache
-    serves the second reader). See checkpoint_sha256 for what the hash covers."""
+    """Load a checkpoint and hash every byte loaded, in one pass over the files: a thread
+    hashes the files while they are deserialized and used (the page cache serves the second
+    reader). See checkpoint_sha256 for what the hash covers."""
     plan = _plan(path)
     hasher = _Hasher(plan)
     hasher.start()
@@ -67,8 +85,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     except BaseException:
         hasher.cancel()
         raise
-    digest, size = hasher.result()
-    return Checkpoint(tensors, digest, plan.files, size)
+    return Checkpoint(tensors, plan.files, hasher)
 
 
 def checkpoint_sha256(path: str | Path) -> str:
@@ -396,6 +413,8 @@ def _prefix_hint(unexpected: list[str], own: Mapping[str, Tensor]) -> str:
 
 def _chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
         while chunk := handle.read(_CHUNK):
             yield chunk
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infmllm_eval.errors import BadInputError, UnknownNameError
+from infmllm_eval.errors import BadInputError, UnknownNameError, shown
 from infmllm_eval.registry import did_you_mean
 
 VICUNA_SYSTEM = (
@@ -38,7 +38,7 @@ class Prompt:
 def _field(fields: Mapping[str, Any], key: str, family: str) -> str:
     value = fields.get(key)
     if not isinstance(value, str):
-        raise BadInputError(f"{family} request without a text field {key!r}")
+        raise BadInputError(f"{family} request without a text field {shown(key)}")
     return value
 
 
@@ -97,7 +97,7 @@ class PromptStyle:
         """The prompt of one request; unknown families are an error naming the known ones."""
         if family not in FAMILIES:
             raise UnknownNameError(f"prompt style {self.name!r} has no template for family "
-                                   f"{family!r}.{did_you_mean(family, list(FAMILIES))}")
+                                   f"{shown(family)}.{did_you_mean(family, list(FAMILIES))}")
         return self._render(family, fields, self.caption_prompt)
 
 
@@ -123,8 +123,8 @@ STYLES = {
 def get_style(name: str, caption_prompt: str | None = None) -> PromptStyle:
     """The style a model card names (optionally with the card's own caption prompt)."""
     if name not in STYLES:
-        raise UnknownNameError(f"unknown prompt style {name!r}.{did_you_mean(name, list(STYLES))}"
-                               f" Known: {', '.join(STYLES)}")
+        raise UnknownNameError(f"unknown prompt style {shown(name)}."
+                               f"{did_you_mean(name, list(STYLES))} Known: {', '.join(STYLES)}")
     style = STYLES[name]
     if caption_prompt:
         style = PromptStyle(style.name, style.image_transform, caption_prompt, style._render)
