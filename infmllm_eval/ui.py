@@ -53,6 +53,14 @@ class RichProgress:
             self._bar.stop()
             self._bar = None
 
+    def abort(self) -> None:
+        """Take the bar down after an error or Ctrl-C (the terminal gets its cursor back and
+        the message is the last thing shown)."""
+        if self._bar is not None:
+            self._bar.live.transient = True
+            self._bar.stop()
+            self._bar = None
+
 
 def _value(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)

@@ -40,15 +40,21 @@ def generate_task(
     prepare = getattr(model, "prepare", None)
     before = _stats(model)
     started, produced, tokens = time.perf_counter(), 0, 0
-    for batch, prepared in prefetched(batches, _guarded(prepare)):
-        responses, errors = _answer(model, batch, prepared, on_image_error, spec.name)
-        if [r.key for r in responses] != [r.key for r in batch]:
-            raise BadInputError(f"model {model.name} returned responses that do not match "
-                                f"its requests (task {spec.name})")
-        journal.append([(ids[r.key], r.text) for r in responses], errors)
-        produced += len(batch)
-        tokens += sum(r.tokens for r in responses)
-        progress.advance(len(batch))
+    try:
+        for batch, prepared in prefetched(batches, _guarded(prepare)):
+            responses, errors = _answer(model, batch, prepared, on_image_error, spec.name)
+            if [r.key for r in responses] != [r.key for r in batch]:
+                raise BadInputError(f"model {model.name} returned responses that do not match "
+                                    f"its requests (task {spec.name})")
+            journal.append([(ids[r.key], r.text) for r in responses], errors)
+            produced += len(batch)
+            tokens += sum(r.tokens for r in responses)
+            progress.advance(len(batch))
+    except BaseException:  # an error or Ctrl-C: take the bar down before the message
+        abort = getattr(progress, "abort", None)
+        if abort is not None:
+            abort()
+        raise
     progress.finish()
     wall = time.perf_counter() - started
     after = _stats(model)
