@@ -29,9 +29,13 @@ def truth_file(spec: TaskSpec) -> str:
 def check_samples(spec: TaskSpec, samples: list[Sample]) -> None:
     """Refuse samples that cannot be scored: an integer id too long to write, and (unless
     the card is submission-only) samples without ground truth, e.g. a test split."""
-    huge = next((s.id for s in samples if isinstance(s.id, int)
-                 and s.id.bit_length() > _MAX_ID_BITS), None)
-    if huge is not None:
+    try:  # in C: the ids of a task are all integers or all strings (abs() refuses these)
+        largest = max(map(abs, map(itemgetter(0), samples)), default=0)
+    except TypeError:
+        largest = 0
+    if isinstance(largest, int) and largest.bit_length() > _MAX_ID_BITS:
+        huge = next(s.id for s in samples if isinstance(s.id, int)
+                    and s.id.bit_length() > _MAX_ID_BITS)
         raise BadInputError(f"{truth_file(spec)}: sample id {shown(huge)} is not a usable id "
                             "(an integer far beyond 64 bits); fix the file")
     if spec.card.submission_only or None not in map(itemgetter(3), samples):
