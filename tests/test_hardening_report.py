@@ -335,3 +335,12 @@ def test_lmms_generation_settings_end_in_one_bounded_line(kwargs: dict[str, Any]
     with pytest.raises(BadInputError, match=message) as info:
         generation_from_kwargs(kwargs, GenerationConfig(max_new_tokens=16), "task t, doc 0")
     assert len(str(info.value)) < 200
+
+
+@pytest.mark.parametrize("task", ["vqa.v2", ""])
+def test_a_baseline_task_that_cannot_be_named_task_metric(tmp_path: Path, task: str) -> None:
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps({"tasks": {task: vqa(0)}}))
+    run = load_run(write_run(tmp_path, "run", "m", {"vqav2_val": vqa(0)}))
+    with pytest.raises(BadInputError, match="cannot be tracked"):
+        run_gate(load_run(base), run)

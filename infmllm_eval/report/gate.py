@@ -82,6 +82,10 @@ def parse_tolerances(pairs: Sequence[str]) -> dict[str, float]:
 
 def tracked(baseline: RunResult, extra: Mapping[str, float]) -> list[str]:
     """The metrics a gate checks, in baseline order."""
+    for task in baseline.tasks:
+        if "." in task or not task:
+            raise BadInputError(f"{baseline.path}: task name {shown(task)} cannot be tracked "
+                                "(TASK.METRIC names need a task name without '.')")
     names = [f"{t}.{e['primary_metric']}" for t, e in baseline.tasks.items()
              if baseline.scored(t) is not None]
     return list(dict.fromkeys([*names, *baseline.tolerances, *extra]))

@@ -197,7 +197,7 @@ def _check_entry(path: Path, task: Any, entry: Any) -> None:
         if not isinstance(entry["submission"], str):
             raise BadInputError(f"{where}: 'submission' must be the submission file's path")
         return
-    if not isinstance(entry.get("primary_metric"), str):
+    if not isinstance(entry.get("primary_metric"), str) or not entry["primary_metric"]:
         raise BadInputError(f"{where}: no 'primary_metric' (is this {WHAT}?)")
     if "family" in entry and not isinstance(entry["family"], str):
         raise BadInputError(f"{where}: 'family' must be a string")
