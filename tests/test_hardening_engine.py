@@ -127,6 +127,13 @@ def test_journal_integrity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert journal.dropped_torn_line
     assert "dropped an incomplete last line" in capsys.readouterr().err  # on the terminal
     assert path.read_text() == '{"id": 1, "prediction": "a"}\n'
+    damaged = b'{"id": 1, "prediction": "a"}\nnot json\n{"id": 2, "predic'
+    path.write_bytes(damaged)
+    with pytest.raises(BadInputError, match="line 2: corrupt journal line"):
+        Journal(path).read()
+    assert path.read_bytes() == damaged  # an error leaves the journal as it was
+    path.write_bytes(b'\xef\xbb\xbf{"id": 1, "prediction": "a"}\r\n')  # edited elsewhere
+    assert Journal(path).read() == {"1": "a"}
     shard = journal.shard(0)
     shard.path.write_text('{"id": 1, "prediction": "b"}\n')
     with pytest.raises(BadInputError, match="has a different prediction in"):

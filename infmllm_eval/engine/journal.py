@@ -73,8 +73,9 @@ class Journal:
         data = self._data()
         if data is None:
             return {}
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
+        keep = len(data) if data.endswith(b"\n") else data.rfind(b"\n") + 1
+        done = self._parse(data, keep)  # any error leaves the file as it is
+        if keep < len(data):
             try:
                 with self.path.open("r+b") as fh:
                     fh.truncate(keep)
@@ -82,11 +83,15 @@ class Journal:
                 raise BadInputError(f"{self.path}: cannot cut off the incomplete last line of "
                                     f"the journal ({exc.strerror}); make it writable and rerun"
                                     ) from None
-            data, self.dropped_torn_line = data[:keep], True
+            self.dropped_torn_line = True
             notice(f"{self.path}: dropped an incomplete last line (the previous run stopped "
                    "while writing it); that sample is generated again")
+        return done
+
+    def _parse(self, data: bytes, size: int) -> dict[str, str]:
+        """Key -> prediction of the first ``size`` bytes of the journal (whole lines)."""
         try:
-            text = data.decode("utf-8")
+            text = str(memoryview(data)[:size], "utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as exc:
             bad = data.count(b"\n", 0, exc.start) + 1
             raise BadInputError(f"{self.path}: line {bad}: not UTF-8 text; the journal is "
