@@ -273,6 +273,38 @@ def test_ctrl_c_says_what_is_kept_and_the_rerun_resumes(tmp_path: Path) -> None:
     assert entry["throughput"]["resumed"] == kept and entry["n_missing"] == 0
 
 
+def test_ctrl_c_on_a_terminal_takes_the_bar_down(tmp_path: Path) -> None:
+    """On a terminal the progress bar is erased and the cursor shown again before the line."""
+    pty = pytest.importorskip("pty")
+    import select
+
+    journal = tmp_path / "tty" / "predictions" / f"{TASK}.jsonl"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on the pseudo-terminal
+        os.environ.update(ENV)
+        os.execv(sys.executable, [sys.executable, "-m", "infmllm_eval",
+                                  *slow_args(tmp_path, "tty")])
+    shown, sent, deadline = b"", False, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not sent and journal_lines(journal) >= 2:
+            os.kill(pid, signal.SIGINT)
+            sent = True
+        if select.select([fd], [], [], 0.05)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child is gone
+                break
+            if not chunk:
+                break
+            shown += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert sent and os.waitstatus_to_exitcode(status) == 130, shown[-2000:]
+    tail = shown.rsplit(b"\x1b[?25h", 1)  # the cursor is shown again ...
+    assert len(tail) == 2 and b"interrupted: journaled predictions are kept" in tail[1]
+    assert b"Traceback" not in shown
+
+
 def test_help_and_usage_errors(cli: Cli) -> None:
     res = cli("run", "--help")
     assert res.code == 0 and "--run-name" in res.out
