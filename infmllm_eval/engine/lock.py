@@ -101,7 +101,10 @@ def acquire(run_dir: Path) -> RunLock:
     except OSError as exc:
         raise BadInputError(f"cannot create the run directory {run_dir} "
                             f"({exc.strerror or exc}); choose another --output-dir") from None
-    import fcntl  # POSIX only: imported here so the module imports everywhere
+    try:
+        import fcntl  # POSIX only
+    except ImportError:  # no flock on this platform: run unlocked, as before
+        return RunLock(run_dir, -1, False)
 
     path = run_dir / LOCK_NAME
     while True:
