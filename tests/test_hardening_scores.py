@@ -306,3 +306,29 @@ def test_tokenizer_survives_a_lone_surrogate() -> None:
     from infmllm_eval.metrics.caption import tokenize
 
     assert tokenize(["a \ud800 cat", "a dog."]) == ["a cat", "a dog"]
+
+
+@pytest.mark.parametrize(("cell", "index"), [
+    ("12.0", 12), ("7", 7), ("999999", 999_999), ("0012", 12), ("5e2", 500),
+])
+def test_mmbench_index_is_exact(tmp_path: Path, cell: str, index: int) -> None:
+    tsv = tmp_path / "mmbench.tsv"
+    scores_mmbench(str(tsv), "valid")
+    lines = [ln for ln in tsv.read_text().splitlines()
+             if not ln[0].isdigit() or int(ln.split("\t")[0]) < 1_000_000]
+    cells = lines[1].split("\t")
+    cells[0] = cell
+    tsv.write_text("\n".join([lines[0], "\t".join(cells)]) + "\n")
+    assert load_mmbench({"tsv": tsv}, {"generate_passes": "false"})[0].id == index
+
+
+@pytest.mark.parametrize("cell", ["9007199254740993.0", "1e300", "-1", "1.5", "nan", "inf"])
+def test_mmbench_index_that_is_no_exact_integer_is_refused(tmp_path: Path, cell: str) -> None:
+    tsv = tmp_path / "mmbench.tsv"
+    scores_mmbench(str(tsv), "valid")
+    lines = tsv.read_text().splitlines()[:2]
+    cells = lines[1].split("\t")
+    cells[0] = cell
+    tsv.write_text("\n".join([lines[0], "\t".join(cells)]) + "\n")
+    with pytest.raises(BadInputError, match="'index' must be a non-negative integer"):
+        load_mmbench({"tsv": tsv}, {})

@@ -63,13 +63,17 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
 
 
 def _index(value: str, where: str) -> int:
+    """A row index: digits (exact), or a float spelling of an integer ("12.0", as pandas
+    writes it) below 2**53, where floats are still exact."""
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
     try:
         number = float(value)
     except ValueError:
         number = -1.0
-    if not number.is_integer() or number < 0:
-        raise BadInputError(
-            f"{where}: 'index' must be a non-negative integer, got {shown(value, 40)}")
+    if not number.is_integer() or not 0 <= number < 2**53:
+        raise BadInputError(f"{where}: 'index' must be a non-negative integer (below 2**53), "
+                            f"got {shown(value, 40)}")
     return int(number)
 
 

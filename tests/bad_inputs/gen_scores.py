@@ -157,6 +157,27 @@ def scores_refs_pickle(out: str, kind: str) -> None:
     Path(out).write_bytes(pickle.dumps(refs, protocol=2))
 
 
+def scores_big_id(out: str, kind: str) -> None:
+    """A file whose id is a 5,000-digit number (written as text: str() of such an int is
+    refused by Python): ``vqa_questions``, ``textvqa``, ``predictions`` (JSONL),
+    ``predictions_list`` (a JSON list, GQA's questionId), ``mmbench`` (the TSV index)."""
+    digits = "7" * 5000
+    if kind == "vqa_questions":
+        text = f'{{"questions": [{{"question_id": {digits}, "image_id": 1, "question": "q?"}}]}}'
+    elif kind == "textvqa":
+        text = (f'{{"data": [{{"question_id": {digits}, "image_id": "a", "question": "q?", '
+                '"answers": ["x"]}]}')
+    elif kind == "predictions":
+        text = f'{{"id": 1, "prediction": "yes"}}\n{{"id": {digits}, "prediction": "no"}}\n'
+    elif kind == "predictions_list":
+        text = f'[{{"questionId": {digits}, "prediction": "yes"}}]'
+    else:
+        rows = _mmbench_rows("valid")
+        rows[0][0] = digits
+        text = "\n".join("\t".join(row) for row in [_MMBENCH_HEADER, *rows]) + "\n"
+    Path(out).write_text(text, encoding="utf-8")
+
+
 def scores_mme_release(out: str, kind: str = "two_stems") -> None:
     """An MME release folder ``out`` whose 'existence' subtask holds 0001.jpg AND 0001.png
     next to 0001.txt (which image the questions are about is undecidable)."""
@@ -205,5 +226,5 @@ def scores_nocaps(out: str, kind: str = "domain_punctuation") -> None:
 
 GENERATORS: dict[str, Callable[..., None]] = {f.__name__: f for f in (
     scores_predictions, scores_textvqa, scores_gqa, scores_mmbench, scores_instances,
-    scores_refs_pickle, scores_mme_release, scores_mme_results, scores_karpathy,
+    scores_refs_pickle, scores_big_id, scores_mme_release, scores_mme_results, scores_karpathy,
     scores_nocaps)}
