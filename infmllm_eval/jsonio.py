@@ -7,6 +7,7 @@ import json
 import mmap
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +20,11 @@ from infmllm_eval.errors import BadInputError, shown
 
 
 def read_bytes(path: Path, what: str) -> bytes:
-    """Whole file, or a BadInputError saying which file is missing/unreadable."""
+    """Whole file, or a BadInputError saying which file is missing/unreadable. A device (such
+    as /dev/zero, which never ends) is refused unread; a pipe is read (``<(zcat f.gz)``)."""
     try:
+        if stat.S_ISCHR(mode := os.stat(path).st_mode) or stat.S_ISBLK(mode):
+            raise BadInputError(f"{what} {path} is a device, expected a file")
         return path.read_bytes()
     except FileNotFoundError:
         raise BadInputError(f"{what} not found: {path}") from None
