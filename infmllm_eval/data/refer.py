@@ -87,11 +87,14 @@ def _ref_samples(ref: dict[str, Any], where: str, image: _Image, ann: _Annotatio
     out = []
     for k, sent in enumerate(field(ref, "sentences", list, where)):
         at = f"{where}, sentence #{k}"
-        out.append(Sample(
+        sample = Sample(
             id=field(sent, "sent_id", int, at), image=image_file,
             fields={"expression": field(sent, "sent", str, at)}, targets=box,
             meta={**meta_base, "raw": sent.get("raw", "")},
-        ))
+        )
+        if not isinstance(sample.meta["raw"], str):  # kept in meta: written out later
+            field(sent, "raw", str, at)
+        out.append(sample)
     return out
 
 
@@ -117,6 +120,7 @@ def load_refer(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
     images, anns = _instances(inst_path)
     image_of = image_paths(files.get("images"), "{file_name}", inst_path)
     samples: list[Sample] = []
+    seen: set[Any] = set()
     for ref in refs:
         where = f"{refs_path}: ref_id {shown(ref.get('ref_id'))}"
         field(ref, "ref_id", int, where)
@@ -128,7 +132,10 @@ def load_refer(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
             raise BadInputError(f"{where}: image {shown(image_id)} is not in {inst_path} or is "
                                 f"not the image of annotation {shown(ann_id)}; mismatched files?")
         _check_instance(inst_path, image, ann)
-        samples += _ref_samples(ref, where, image, ann, image_of(file_name=image.file_name),
-                                split)
-    check_unique([s.id for s in samples], refs_path, "sent_id")
+        new = _ref_samples(ref, where, image, ann, image_of(file_name=image.file_name), split)
+        ids = [s.id for s in new]
+        if seen.intersection(ids) or len(set(ids)) != len(ids):  # checked ref by ref: refs
+            check_unique([s.id for s in samples] + ids, refs_path, "sent_id")  # sharing one
+        seen.update(ids)  # list of sentences (a crafted pickle) stop at the second ref
+        samples += new
     return samples

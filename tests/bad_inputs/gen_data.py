@@ -54,6 +54,25 @@ def data_refs_bomb(out: str, src: str, levels: str) -> None:
     Path(out).write_bytes(pickle.dumps(refs, protocol=2))
 
 
+def data_refs_shared_sentences(out: str, src: str, count: str) -> None:
+    """The first ref of the JSON file ``src`` ``count`` times over, all sharing one list of
+    ``count`` sentences (a pickle stores the shared list once): count**2 samples if built."""
+    ref = json.loads(Path(src).read_text(encoding="utf-8"))[0]
+    ref["sentences"] = [{"sent_id": i, "sent": "x", "raw": "x"} for i in range(int(count))]
+    Path(out).write_bytes(pickle.dumps([ref] * int(count), protocol=2))
+
+
+def data_refs_raw_bomb(out: str, src: str, levels: str) -> None:
+    """The refs of ``src`` with the first sentence's ``raw`` text replaced by a
+    shared-reference bomb (it would be copied into the sample's meta and written out)."""
+    refs = json.loads(Path(src).read_text(encoding="utf-8"))
+    bomb: list[object] = ["lol"]
+    for _ in range(int(levels)):
+        bomb = [bomb, bomb]
+    refs[0]["sentences"][0]["raw"] = bomb
+    Path(out).write_bytes(pickle.dumps(refs, protocol=2))
+
+
 def data_deep_pickle(out: str, depth: str) -> None:
     """A hand-written pickle of a list nested ``depth`` levels deep (pickle.dumps would
     recurse): EMPTY_LIST ``depth`` times, then APPEND ``depth - 1`` times."""
@@ -90,6 +109,8 @@ GENERATORS: dict[str, Callable[..., None]] = {
     "data_big_int_card": data_big_int_card,
     "data_refs_bomb": data_refs_bomb,
     "data_deep_pickle": data_deep_pickle,
+    "data_refs_shared_sentences": data_refs_shared_sentences,
+    "data_refs_raw_bomb": data_refs_raw_bomb,
     "data_instances_image": data_instances_image,
     "data_fifo": data_fifo,
     "data_sparse": data_sparse,
