@@ -18,7 +18,7 @@ from torch import Tensor
 from infmllm_eval.cards import ModelCard
 from infmllm_eval.data.images import image_identity, load_image
 from infmllm_eval.engine.feature_cache import FeatureCache
-from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.errors import BadInputError, InfmllmEvalError, shown
 from infmllm_eval.modeling import InfMLLM, InfMLLMConfig, load_weights, read_checkpoint
 from infmllm_eval.modeling.config import ATTN_IMPLEMENTATIONS
 from infmllm_eval.modeling.preprocess import preprocess
@@ -43,6 +43,11 @@ OPTIONS = {
                      "preprocessing + image)",
     "feature_cache_items": "visual tokens kept in memory (LRU) [default: 4096]",
 }
+
+
+class SettingsError(InfmllmEvalError):
+    """A setting the model cannot honour for any request: it stops the run (exit 2) instead
+    of being recorded against the sample at hand, as a bad input would be."""
 
 
 @dataclass
@@ -366,6 +371,13 @@ class InfMLLMAdapter:
 
     def _lm_generate(self, seqs: list[Tensor], gen: GenerationConfig) -> list[list[int]]:
         embeds, mask = self.model.left_pad(seqs)
+        context = self.config.max_position_embeddings
+        if embeds.shape[1] + gen.max_new_tokens > context:
+            raise SettingsError(
+                f"--generation max_new_tokens={gen.max_new_tokens}: with a prompt of "
+                f"{embeds.shape[1]} positions (image tokens included) the answer would run past "
+                f"the model's context of {context} positions (max_position_embeddings of "
+                f"{self.name}); lower max_new_tokens")
         lm: Any = self.model.lm_model  # transformers' generate() is loosely typed
         started = time.perf_counter()
         ids: Tensor = lm.generate(inputs_embeds=embeds, attention_mask=mask,
