@@ -272,3 +272,15 @@ def test_legal_generation_values_are_kept() -> None:
     assert (gen.length_penalty, gen.num_beams, gen.do_sample, gen.temperature) == \
         (-1.5, 3, False, 0.0)
     assert generation_with(GenerationConfig(), {"length_penalty": 0}, "w").length_penalty == 0
+
+
+def test_provenance_names_the_tokenizer_bytes(tmp_path: Path) -> None:
+    """The checkpoint hash no longer covers unrelated files of the weights folder, so the
+    tokenizer (which often lives there) has its own hash; resume compares it."""
+    from infmllm_eval.engine.run import MODEL_IDENTITY
+    from infmllm_eval.modeling.tokenizer import TINY_TOKENIZER
+
+    built = create_adapter(resolve_model("infmllm-tiny"), {})
+    expected = hashlib.sha256((TINY_TOKENIZER / "tokenizer.model").read_bytes()).hexdigest()
+    assert built.provenance()["tokenizer_sha256"] == expected
+    assert "tokenizer_sha256" in MODEL_IDENTITY
