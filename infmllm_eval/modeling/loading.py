@@ -100,11 +100,18 @@ def checkpoint_sha256(path: str | Path) -> str:
 
 
 def _plan(path: str | Path) -> _Plan:
-    path = Path(path).expanduser()
+    try:
+        return _plan_files(Path(path).expanduser())
+    except OSError as exc:  # a name too long, a permission denied ...
+        raise BadInputError(f"checkpoint {shown(str(path))} cannot be opened: "
+                            f"{exc.strerror or _first_line(exc)}") from None
+
+
+def _plan_files(path: Path) -> _Plan:
     if path.is_dir():
         for name in DIR_CANDIDATES:
             if (path / name).is_file():
-                return _plan(path / name)
+                return _plan_files(path / name)
         raise BadInputError(f"checkpoint folder {path} has none of {', '.join(DIR_CANDIDATES)}")
     if not path.exists():
         raise BadInputError(f"checkpoint {path} does not exist")
@@ -146,12 +153,22 @@ def _read_index(index: Path) -> dict[str, str]:
 def _shard(index: Path, name: str) -> Path:
     """A shard named by an index: a relative path inside the index's folder, a regular file."""
     parts = PureWindowsPath(name).parts if "\\" in name else PurePosixPath(name).parts
+    if "\0" in name or len(name) > 1024:
+        raise BadInputError(f"checkpoint index {index} names shard {shown(name)}, which is not "
+                            "a valid file name")
     if (PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute()
-            or PureWindowsPath(name).drive or ".." in parts or "\0" in name):
+            or PureWindowsPath(name).drive or ".." in parts):
         raise BadInputError(f"checkpoint index {index} names shard {shown(name)}, which is "
                             "outside the index's folder; shards must be files next to the "
                             "index (relative names without '..')")
     shard = index.parent / name
+    try:
+        shard.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise BadInputError(f"checkpoint index {index} names shard {shown(name)}, which cannot "
+                            f"be opened: {exc.strerror or _first_line(exc)}") from None
     if not shard.exists():
         raise BadInputError(f"checkpoint index {index} names shard {shown(name)}, which does "
                             "not exist")
