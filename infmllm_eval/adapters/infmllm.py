@@ -182,7 +182,11 @@ def check_options(card: ModelCard, options: Mapping[str, str]) -> None:
         raise _option_error("attn", options["attn"],
                             f"expected one of {', '.join(ATTN_IMPLEMENTATIONS)}")
     disk = options.get("feature_cache", "")
-    if disk and Path(disk).exists() and not Path(disk).is_dir():
+    try:
+        not_a_folder = bool(disk) and Path(disk).exists() and not Path(disk).is_dir()
+    except OSError as exc:
+        raise _option_error("feature_cache", disk, f"cannot be used: {exc.strerror}") from None
+    if not_a_folder:
         raise _option_error("feature_cache", disk, "exists and is not a folder; give a folder "
                             "for the cache")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 
 TINY_TOKENIZER = Path(__file__).resolve().parent.parent / "assets" / "tiny_tokenizer"
 
@@ -54,4 +54,8 @@ class SpTokenizer:
 
 def load_tokenizer(location: Path) -> SpTokenizer:
     """A tokenizer from a folder holding ``tokenizer.model`` (or that file itself)."""
-    return SpTokenizer(location / "tokenizer.model" if location.is_dir() else location)
+    try:
+        return SpTokenizer(location / "tokenizer.model" if location.is_dir() else location)
+    except OSError as exc:  # a name too long, a permission denied ...
+        raise BadInputError(f"tokenizer {shown(str(location))} cannot be opened: "
+                            f"{exc.strerror or exc}") from None
