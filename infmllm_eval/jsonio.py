@@ -273,6 +273,17 @@ def check_unique_keys(data: Any, path: Path, obj: Any, prefix: str = "") -> None
     )
 
 
+def check_unique_keys_jsonl(data: bytes, path: Path, what: str = "JSONL file") -> None:
+    """Refuse JSON lines (already decoded once, e.g. typed) in which an object repeats a key,
+    naming the line and the key: one untyped decode and the colon count for the whole file;
+    only a file that fails the count is checked line by line (see :func:`iter_jsonl`)."""
+    with no_gc():
+        rows = msgspec.json.Decoder().decode_lines(data)
+    if _dropped_keys(data, rows) is not None:
+        for _ in iter_jsonl(path, what):
+            pass
+
+
 def write_atomic(path: Path, text: str | bytes) -> None:
     """Write text (UTF-8) or bytes via a temporary file in the same folder and rename: never a
     half-written file. A path that cannot be written (a folder, a parent that is a file …) is a

@@ -12,7 +12,13 @@ from typing import Any
 import msgspec
 
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.jsonio import decode_json, iter_jsonl, no_gc, read_bytes
+from infmllm_eval.jsonio import (
+    check_unique_keys_jsonl,
+    decode_json,
+    iter_jsonl,
+    no_gc,
+    read_bytes,
+)
 
 ID_KEYS = ("id", "question_id", "questionId", "sent_id", "image_id", "index")
 TEXT_KEYS = ("prediction", "answer", "text", "caption", "response")
@@ -149,7 +155,9 @@ def read_predictions(path: Path) -> Predictions:
     else:
         try:
             with no_gc():
-                return Predictions(path, _lines(data), "line")
+                found = Predictions(path, _lines(data), "line")
+            check_unique_keys_jsonl(data, path, "predictions file")
+            return found
         except (_Invalid, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             _explain(path, "line", list(iter_jsonl(path, "predictions file")))
     raise BadInputError(f"{path}: unreadable predictions")  # _explain raises first
