@@ -10,6 +10,7 @@ import sentencepiece as spm
 
 from infmllm_eval.errors import BadInputError, shown
 
+MAX_TOKENIZER_BYTES = 64 << 20  # LLaMA's is 500 KB; a 256k-piece model is a few MB
 TINY_TOKENIZER = Path(__file__).resolve().parent.parent / "assets" / "tiny_tokenizer"
 
 
@@ -20,6 +21,10 @@ class SpTokenizer:
         if not model_file.is_file():
             raise BadInputError(f"tokenizer not found: {model_file} (expected a SentencePiece "
                                 "tokenizer.model in the model folder)")
+        if model_file.stat().st_size > MAX_TOKENIZER_BYTES:
+            raise BadInputError(f"{model_file}: {model_file.stat().st_size:,} bytes is not a "
+                                f"SentencePiece model (those are under "
+                                f"{MAX_TOKENIZER_BYTES >> 20} MB)")
         self.path = model_file
         try:
             self.sp = spm.SentencePieceProcessor(model_file=str(model_file))

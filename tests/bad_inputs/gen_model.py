@@ -84,7 +84,14 @@ def model_sharded_index(out: str, shard: str, duplicate: str = "") -> None:
                          encoding="utf-8")
 
 
+def model_sparse_file(out: str, size: str) -> None:
+    """A sparse file of ``size`` bytes (all zeros, next to no disk space)."""
+    with open(out, "wb") as handle:
+        handle.truncate(int(size))
+
+
 GENERATORS: dict[str, Callable[..., None]] = {
     "model_tiny_checkpoint": model_tiny_checkpoint,
     "model_sharded_index": model_sharded_index,
+    "model_sparse_file": model_sparse_file,
 }
