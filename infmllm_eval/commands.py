@@ -129,7 +129,8 @@ def _score_outputs(spec: TaskSpec, predictions: Path, output: Path | None,
     command reads: the predictions or a data file of the task (checked before reading)."""
     from infmllm_eval.outputs import refuse_overwrite
 
-    if output is None and (not predictions.name or predictions.is_dir()):
+    reads_folders = hasattr(spec.family, "read_prediction_dir")  # e.g. MME's result folder
+    if output is None and (not predictions.name or (predictions.is_dir() and not reads_folders)):
         raise BadInputError(f"--predictions {predictions}: a folder; pass the predictions file "
                             "(JSONL or a JSON list)")
     if output is not None and (not output.name or output.is_dir()):
