@@ -221,8 +221,8 @@ def _load_torch(path: Path) -> object:
     except (RuntimeError, EOFError, OSError, ValueError, TypeError, KeyError, IndexError,
             AttributeError, NotImplementedError, MemoryError, RecursionError,
             zipfile.BadZipFile) as exc:
-        detail = _first_line(exc).split(" In PyTorch 2.6")[0]  # not its weights_only=False advice
-        raise BadInputError(f"checkpoint {path} cannot be read: {detail}") from None
+        reason = _first_line(exc).split(" In PyTorch 2.6")[0]  # not its weights_only=False advice
+        raise BadInputError(f"checkpoint {path} cannot be read: {reason}") from None
 
 
 def _load_safetensors(path: Path) -> dict[str, Tensor]:
