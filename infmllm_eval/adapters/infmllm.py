@@ -282,7 +282,10 @@ class InfMLLMAdapter:
                 "tokenizer_sha256": _file_sha256(self.tokenizer.path),
                 "load": self.load_summary, "tokenizer": str(self.tokenizer.path),
                 "device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."),
-                "architecture": self.config.to_dict()}
+                "architecture": self.config.to_dict(),
+                # the one place generated text is changed before it is journaled; scorers
+                # read the journaled text exactly as the official tools read a result file
+                "response_postprocess": "strip surrounding whitespace of the decoded text"}
 
     def request_cost(self, req: Request) -> int:
         """Prompt length in tokens: the engine sorts by it so batches pad little."""
