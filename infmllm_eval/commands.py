@@ -103,9 +103,11 @@ def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str],
                 if images and "images" not in absent:
                     image_files = {s.image for s in samples
                              if s.image and not s.image.startswith(DATA_URI_PREFIX)}
-                    lost = sum(1 for p in image_files if not Path(p).exists())
+                    # os.path.isfile: False (never an OSError) for a name the OS refuses
+                    # (too long), a folder, a FIFO or a device - what a run would refuse too
+                    lost = sum(1 for p in image_files if not os.path.isfile(p))
                     if lost:
-                        missing += f"\n{lost:,} image file(s)"
+                        missing += f"\n{lost:,} image file(s) missing or not regular files"
                         ok = False
         all_ok = all_ok and ok
         rows.append({"task": spec.name, "status": "ok" if ok else "INCOMPLETE",

@@ -10,9 +10,17 @@ EXIT_BAD_INPUT = 2
 
 
 class InfmllmEvalError(Exception):
-    """Base class: a message a user can act on (what, where, what to do)."""
+    """Base class: a message a user can act on (what, where, what to do).
+
+    The message is one line: a line break or another control character that came from a data
+    file (an image name, an id, a column value) is shown escaped (``\\n``, ``\\x1b``,
+    ``\\u2028``), so it can neither split the message nor drive the terminal."""
 
     exit_code = EXIT_BAD_INPUT
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text if text.isprintable() else one_line(text)
 
 
 class BadInputError(InfmllmEvalError):
@@ -46,3 +54,10 @@ def shown(value: object, limit: int = 80) -> str:
     the result is at most ``limit`` characters."""
     text = _SHORT.repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_line(text: str) -> str:
+    """``text`` with every non-printable character (line breaks such as ``\\n``, ``\\r``,
+    U+0085, U+2028, terminal escapes, bidi overrides) written as its escape sequence."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)

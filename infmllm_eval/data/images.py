@@ -44,9 +44,9 @@ def image_bytes(ref: str) -> bytes:
         _check_regular(ref, info)
         fd = os.open(ref, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise BadInputError(f"image not found: {ref}") from None
+        raise BadInputError(f"image not found: {_name(ref)}") from None
     except OSError as exc:
-        raise BadInputError(f"cannot read image {ref}: {exc.strerror}") from None
+        raise BadInputError(f"cannot read image {_name(ref)}: {exc.strerror}") from None
     except ValueError:  # a NUL byte in the name
         raise BadInputError(f"image {shown(ref)}: not a valid file name") from None
     try:
@@ -55,13 +55,19 @@ def image_bytes(ref: str) -> bytes:
             fd = -1
             data = fh.read(MAX_IMAGE_BYTES + 1)
     except OSError as exc:
-        raise BadInputError(f"cannot read image {ref}: {exc.strerror}") from None
+        raise BadInputError(f"cannot read image {_name(ref)}: {exc.strerror}") from None
     finally:
         if fd >= 0:
             os.close(fd)
     if len(data) > MAX_IMAGE_BYTES:
         _check_regular(ref, None)
     return data
+
+
+def _name(ref: str, limit: int = 240) -> str:
+    """An image path for a message: the name comes from a data file, so a very long one is
+    cut in the middle (the folder and the end of the name stay readable)."""
+    return ref if len(ref) <= limit else f"{ref[:limit // 2]}…{ref[-(limit // 2):]}"
 
 
 def _check_regular(ref: str, info: os.stat_result | None) -> None:
@@ -71,11 +77,11 @@ def _check_regular(ref: str, info: os.stat_result | None) -> None:
                 "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else
                 "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
                 "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
-        raise BadInputError(f"cannot read image {ref}: it is {kind}, not an image file")
+        raise BadInputError(f"cannot read image {_name(ref)}: it is {kind}, not an image file")
     if info is None or info.st_size > MAX_IMAGE_BYTES:
         size = f"{info.st_size / (1 << 20):,.0f} MB" if info is not None else "larger"
-        raise BadInputError(f"image {ref}: {size}, over the {MAX_IMAGE_BYTES >> 20} MB limit "
-                            "for an image file (is it an image?)")
+        raise BadInputError(f"image {_name(ref)}: {size}, over the {MAX_IMAGE_BYTES >> 20} MB "
+                            "limit for an image file (is it an image?)")
 
 
 def image_identity(ref: str) -> str:
@@ -95,7 +101,7 @@ def load_image(ref: str) -> Image.Image:
     ``convert("RGB")`` does); corrupt files and decompression bombs (more pixels than
     Pillow's limit, checked from the header before decoding) are refused with a
     BadInputError naming the image. Safe to call from several threads."""
-    label = ref if not ref.startswith(DATA_URI_PREFIX) else ref[:40] + "…"
+    label = _name(ref) if not ref.startswith(DATA_URI_PREFIX) else ref[:40] + "…"
     data = image_bytes(ref)
     try:
         img: Image.Image = Image.open(io.BytesIO(data))

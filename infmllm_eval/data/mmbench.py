@@ -45,8 +45,12 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             missing = [name for name in REQUIRED if name not in lowered]
             if missing:
                 raise BadInputError(f"{path}: missing column(s) {', '.join(missing)} "
-                                    f"(columns: {', '.join(header) or 'none'})")
+                                    f"(columns: {shown(', '.join(header) or 'none', 200)})")
             names = [name.lower() for name in header]
+            twice = next((n for i, n in enumerate(names) if n and n in names[:i]), None)
+            if twice is not None:  # a dict of the row would keep only the last copy
+                raise BadInputError(f"{path}: column {shown(twice)} appears twice in the header "
+                                    "(only one copy could be used); remove or rename one")
             for cells in reader:
                 if not any(cell.strip() for cell in cells):
                     continue
@@ -67,8 +71,8 @@ def _index(value: str, where: str) -> int:
     writes it) below 2**53, where floats are still exact."""
     if value.isascii() and value.isdigit() and len(value) <= 18:
         return int(value)
-    try:
-        number = float(value)
+    try:  # ASCII only: float() also reads other scripts' digits and '1_000'
+        number = float(value) if value.isascii() and "_" not in value else -1.0
     except ValueError:
         number = -1.0
     if not number.is_integer() or not 0 <= number < 2**53:
@@ -192,6 +196,18 @@ def _check_passes(records: list[dict[str, Any]], path: Path) -> None:
                 "question all its copies, or none (they are then generated)")
 
 
+def _check_copy_images(records: list[dict[str, Any]], path: Path) -> None:
+    """A CircularEval copy shows its base row's image (the official files refer to it by
+    index); another image makes it another question."""
+    bases = {r["index"]: r["uri"] for r in records if r["index"] < CIRCULAR_STRIDE}
+    for record in records:
+        group = record["index"] % CIRCULAR_STRIDE
+        if record["index"] >= CIRCULAR_STRIDE and record["uri"] != bases[group]:
+            raise BadInputError(f"{path}: row index {record['index']}: its image differs from "
+                                f"that of its base row {group}; a CircularEval copy shows the "
+                                "same image (give the base row's index in its image cell)")
+
+
 def load_mmbench(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
     """Every row of the TSV at ``files['tsv']`` (plus generated passes, see the module doc)."""
     path = files["tsv"]
@@ -211,6 +227,8 @@ def load_mmbench(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample
     if has_copies:
         _check_passes(records, path)
     _resolve_images(records, path)
+    if has_copies:
+        _check_copy_images(records, path)
     samples = [_sample(r["index"], r, r["options"], r["answer"]) for r in records]
     if not has_copies and _flag(args.get("generate_passes", True)):
         for r in records:

@@ -1,0 +1,64 @@
+"""Red-team cases of the score/data/report side that do not fit the bad-input corpus (a
+command whose normal answer to bad data is a table and exit 2, messages built in-process)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infmllm_eval.errors import BadInputError
+from tests.bad_inputs.gen_redscore import redscore_image, redscore_refs_pickle
+from tests.conftest import CliResult
+
+VALID = Path(__file__).resolve().parent / "bad_inputs" / "_valid"
+Cli = Callable[..., CliResult]
+
+
+def _refcoco(tmp_path: Path, file_name: str) -> list[str]:
+    redscore_refs_pickle(str(tmp_path / "refs.p"), str(VALID / "refcoco" / "refs.json"))
+    redscore_image(str(tmp_path / "images" / "COCO_train2014_000000000100.jpg"))
+    doc = json.loads((VALID / "refcoco" / "instances.json").read_text(encoding="utf-8"))
+    doc["images"][0]["file_name"] = file_name
+    (tmp_path / "instances.json").write_text(json.dumps(doc), encoding="utf-8")
+    return ["--tasks", "refcoco_val", "--file", f"refs={tmp_path / 'refs.p'}",
+            "--file", f"instances={tmp_path / 'instances.json'}",
+            "--file", f"images={tmp_path / 'images'}"]
+
+
+@pytest.mark.parametrize("name", ["a" * 5000 + ".jpg", "/".join(["d" * 200] * 30) + ".jpg"])
+def test_data_check_image_name_the_os_refuses(cli: Cli, tmp_path: Path, name: str) -> None:
+    """An image name too long for the OS is an image that cannot be there: counted missing
+    (exit 2, the table), not an OSError traceback."""
+    res = cli("data", "check", *_refcoco(tmp_path, name))
+    assert res.code == 2 and "Traceback" not in res.out + res.err
+    assert "INCOMPLETE" in res.out and "1 image file(s)" in res.out
+
+
+def test_data_check_image_fifo_or_folder_is_not_found(cli: Cli, tmp_path: Path) -> None:
+    """A FIFO or a folder where the image should be is reported (a run refuses both), and
+    checking does not open the FIFO (that would block)."""
+    args = _refcoco(tmp_path, "pipe.jpg")
+    os.mkfifo(tmp_path / "images" / "pipe.jpg")
+    res = cli("data", "check", *args)
+    assert res.code == 2 and "1 image file(s)" in res.out
+    good = cli("data", "check", *_refcoco(tmp_path, "COCO_train2014_000000000100.jpg"))
+    assert "image file(s)" not in good.out
+
+
+@pytest.mark.parametrize("char", ["\n", "\r", "\x1b", "\x85", "\u2028", "\u2029", "\x0b",
+                                  "\x0c", "\x1c", "\u202e", "\x00"])
+def test_error_message_is_one_line(char: str) -> None:
+    """Whatever a data file puts in a value that ends up in a message, the message stays
+    one printable line (a line break or a terminal escape is shown escaped)."""
+    text = str(BadInputError(f"data.json: image {'x' + char + 'y'}: not found"))
+    assert text.isprintable() and len(text.splitlines()) == 1
+    assert text.startswith("data.json: image x\\") and text.endswith("y: not found")
+
+
+def test_plain_message_unchanged() -> None:
+    message = "a/b.json: question_id 11: no answers; fix the file — ça va 中"
+    assert str(BadInputError(message)) == message
