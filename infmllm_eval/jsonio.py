@@ -25,7 +25,16 @@ def read_bytes(path: Path, what: str) -> bytes:
     try:
         if stat.S_ISCHR(mode := os.stat(path).st_mode) or stat.S_ISBLK(mode):
             raise BadInputError(f"{what} {path} is a device, expected a file")
-        return path.read_bytes()
+        if not stat.S_ISREG(mode):
+            return path.read_bytes()
+        with path.open("rb") as fh:
+            head = fh.read(4)
+            if head[3:4] == b"\0" if head.startswith(b"\xef\xbb\xbf") else head[:1] == b"\0":
+                # no JSON, JSONL, TSV, text or pickle file starts so; a sparse file (a hole of
+                # gigabytes) does: refused before it is read
+                raise BadInputError(f"{what} {path}: starts with a NUL byte (a binary or sparse "
+                                    "file, not the data file expected); give the right file")
+            return head + fh.read()
     except FileNotFoundError:
         raise BadInputError(f"{what} not found: {path}") from None
     except IsADirectoryError:

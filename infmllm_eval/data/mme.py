@@ -13,11 +13,14 @@ Sample ids are ``<subtask>/<image stem>#<k>``, k = 0/1 the line of the image's q
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
 from infmllm_eval.data.common import check_unique
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.jsonio import read_bytes
 from infmllm_eval.metrics.mme import CATEGORY, SUBTASKS
 from infmllm_eval.types import Sample, Scalar
 
@@ -48,14 +51,28 @@ def sample_id(subtask: str, stem: str, k: int) -> str:
 
 def _text_lines(path: Path) -> list[tuple[int, str]]:
     """(line number, text) of the non-blank lines, line ends removed."""
+    _regular(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_bytes(path, "MME text file").decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadInputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    # line ends as the official tool's text-mode open() reads them: \n, \r\n or a lone \r
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+
+
+def _regular(path: Path) -> None:
+    """Refuse a FIFO, a device or a folder where a text file is expected (a FIFO would block
+    the read, a skipped one would drop a subtask from the score without a word)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise BadInputError(f"MME text file not found: {path}") from None
     except OSError as exc:
         raise BadInputError(f"cannot read {path}: {exc.strerror}") from None
-    return [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1)
-            if line.strip()]
+    if not stat.S_ISREG(mode):
+        raise BadInputError(f"{path}: not a regular file (a folder, FIFO or device); an MME "
+                            "text file is expected here")
 
 
 def _yes_no(value: str, where: str) -> str:
@@ -67,8 +84,9 @@ def _yes_no(value: str, where: str) -> str:
 
 
 def is_result_folder(root: Path) -> bool:
-    """True when ``root`` holds ``<subtask>.txt`` files rather than subtask folders."""
-    return any((root / f"{name}.txt").is_file() for name in SUBTASKS)
+    """True when ``root`` holds ``<subtask>.txt`` entries rather than subtask folders (what
+    is not a regular file among them is refused when read)."""
+    return any(os.path.lexists(root / f"{name}.txt") for name in SUBTASKS)
 
 
 def read_result_folder(root: Path, need_response: bool) -> list[ResultLine]:
@@ -80,7 +98,7 @@ def read_result_folder(root: Path, need_response: bool) -> list[ResultLine]:
     lines: list[ResultLine] = []
     for subtask in SUBTASKS:
         path = root / f"{subtask}.txt"
-        if not path.is_file():
+        if not os.path.lexists(path):
             continue
         seen: dict[str, int] = {}
         last_line: dict[str, int] = {}

@@ -89,5 +89,21 @@ def redscore_mmbench(out: str, kind: str, part: str = "tsv", prediction: str = "
     Path(out).write_text(text, encoding="utf-8", newline="")
 
 
+def redscore_mme_release(out: str, damage: str = "fifo") -> None:
+    """An MME release folder ``out`` (FLAT layout) whose 'existence' subtask has image 0001
+    with its question file, and image 0002 whose question file is a FIFO (``damage`` fifo)."""
+    import os
+
+    folder = Path(out) / "existence"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem in ("0001", "0002"):
+        Image.new("RGB", (8, 8), (200, 30, 30)).save(folder / f"{stem}.jpg")
+    (folder / "0001.txt").write_text("Is there a red square?\tYes\nIs there a blue square?\tNo\n",
+                                     encoding="utf-8")
+    if damage == "fifo":
+        os.mkfifo(folder / "0002.txt")
+
+
 GENERATORS: dict[str, Callable[..., None]] = {f.__name__: f for f in (
-    redscore_text, redscore_json_set, redscore_refs_pickle, redscore_image, redscore_mmbench)}
+    redscore_text, redscore_json_set, redscore_refs_pickle, redscore_image, redscore_mmbench,
+    redscore_mme_release)}
