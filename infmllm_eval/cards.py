@@ -210,17 +210,27 @@ def _check_shape(path: Path, text: str, loader: Any) -> None:
     """Walk the card's YAML events (no values are built): refuse nesting deeper than
     MAX_CARD_DEPTH and aliases that expand to more than MAX_CARD_NODES values."""
     sizes: dict[str, int] = {}  # anchor -> values under it, aliases expanded
-    stack: list[list[Any]] = [[None, 0]]  # [anchor, values so far] per open collection
+    # [anchor, values so far, keys seen (a mapping) or None, next node is a key] per open
+    # collection: a key given twice in one mapping is refused (YAML loaders keep the last
+    # copy without a word: `normalization` twice silently changed a score)
+    stack: list[list[Any]] = [[None, 0, None, False]]
     for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.NodeEvent) and not isinstance(event, yaml.CollectionEndEvent):
+            top = stack[-1]
+            if top[2] is not None:
+                if top[3] and isinstance(event, yaml.ScalarEvent):
+                    _check_key(path, event, top[2])
+                top[3] = not top[3]
         if isinstance(event, yaml.CollectionStartEvent):
             if len(stack) > MAX_CARD_DEPTH:
                 line = event.start_mark.line + 1 if event.start_mark else "?"
                 raise CardError(f"{path}: nested deeper than {MAX_CARD_DEPTH} levels (line "
                                 f"{line}); a card is a flat list of fields")
-            stack.append([event.anchor, 1])
+            mapping = isinstance(event, yaml.MappingStartEvent)
+            stack.append([event.anchor, 1, set() if mapping else None, mapping])
             continue
         if isinstance(event, yaml.CollectionEndEvent):
-            anchor, size = stack.pop()
+            anchor, size, _, _ = stack.pop()
         elif isinstance(event, yaml.ScalarEvent):
             anchor, size = event.anchor, 1
         elif isinstance(event, yaml.AliasEvent):
@@ -233,6 +243,16 @@ def _check_shape(path: Path, text: str, loader: Any) -> None:
         if stack[-1][1] > MAX_CARD_NODES:
             raise CardError(f"{path}: its YAML aliases expand to more than {MAX_CARD_NODES:,} "
                             "values (an alias bomb?); write the values out")
+
+
+def _check_key(path: Path, event: Any, keys: set[str]) -> None:
+    """Refuse a key seen before in the same mapping (``<<`` merges stay allowed once: keys
+    written out next to them override what they merge, as YAML says)."""
+    if event.value in keys:
+        line = event.start_mark.line + 1 if event.start_mark else "?"
+        raise CardError(f"{path}: line {line}: key {shown(event.value, 60)} appears twice in "
+                        "one mapping (YAML keeps only the last copy); remove or rename one")
+    keys.add(event.value)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -274,6 +294,9 @@ def load_task_card(path: Path) -> TaskCard:
     _check_name(where, path, raw["name"])
     _check_choice(where, "family", raw["family"], FAMILIES)
     _check_choice(where, "loader", raw["loader"], LOADERS)
+    if raw["size"] < 0:
+        raise CardError(f"{where}: field 'size': the number of samples cannot be negative, got "
+                        f"{shown(raw['size'])}")
     groups = raw.get("groups", [])
     if not all(isinstance(g, str) for g in groups):
         raise CardError(f"{where}: field 'groups': expected a list of names")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import string
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ def image_paths(folder: Path | None, pattern: str,
     if leaves_folder(pattern):
         raise BadInputError(f"loader_args.image_pattern {shown(pattern)}: must be relative to "
                             "the image folder, without '..'")
+    _check_pattern(pattern)
     prefix = os.path.join(str(folder), "")
     fill = pattern.format
     origin = f"{source}: " if source else ""
@@ -67,7 +70,7 @@ def image_paths(folder: Path | None, pattern: str,
     def path(**values: Any) -> str:
         try:
             name = fill(**values)
-        except (KeyError, IndexError, ValueError) as exc:
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
             raise BadInputError(f"loader_args.image_pattern {shown(pattern)}: unknown or "
                                 f"malformed field ({shown(exc)}); fields available: "
                                 f"{', '.join(values)}") from None
@@ -79,6 +82,24 @@ def image_paths(folder: Path | None, pattern: str,
                 "to the image folder - fix the file or use the original one")
         return prefix + name
     return path
+
+
+def _check_pattern(pattern: str) -> None:
+    """An image pattern fills plain fields (``{image_id:012d}``): attribute or index access
+    (``{id.__class__}``) and huge widths (``{id:999999999999}``, a MemoryError) are refused."""
+    try:
+        fields = [(f, spec) for _, f, spec, _ in string.Formatter().parse(pattern) if f is not None]
+    except ValueError as exc:
+        raise BadInputError(f"loader_args.image_pattern {shown(pattern)}: malformed "
+                            f"({shown(str(exc), 60)[1:-1]})") from None
+    for name, spec in fields:
+        if not name.isidentifier():
+            raise BadInputError(f"loader_args.image_pattern {shown(pattern)}: field "
+                                f"{shown(name, 40)} must be a plain name such as {{image_id}} "
+                                "(no attribute, index or position)")
+        if re.search(r"\d{4,}", spec or ""):
+            raise BadInputError(f"loader_args.image_pattern {shown(pattern)}: format "
+                                f"{shown(spec, 40)} of field {{{name}}} is too wide")
 
 
 def leaves_folder(name: str) -> bool:
