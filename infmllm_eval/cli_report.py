@@ -44,12 +44,16 @@ def _results_file(path: Path) -> Path:
 
 
 def _check_output(output: Path | None, option: str, inputs: list[tuple[str, Path]]) -> None:
-    """Refuse an output path that is one of the files the command reads."""
+    """Refuse an output path that is one of the files the command reads, or any file of a
+    run directory read (its journal, run.json, summary.md: the user's run, not only the
+    metrics.json read here)."""
     if output is None:
         return
     from infmllm_eval.outputs import refuse_overwrite
 
-    refuse_overwrite(output, option, inputs, f"choose another {option}")
+    runs = [("the run directory", path.parent) for _, path in inputs
+            if path.name == "metrics.json" and (path.parent / "run.json").is_file()]
+    refuse_overwrite(output, option, inputs + runs, f"choose another {option}")
 
 
 def _reference_inputs(names: list[str]) -> list[tuple[str, Path]]:
