@@ -27,7 +27,11 @@ def load_gqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
         where = f"{path}: question {shown(qid)}"
         if not isinstance(rec, dict):
             raise BadInputError(f"{where}: expected an object, got {type(rec).__name__}")
-        if rec.get("isBalanced") is False:
+        balanced = rec.get("isBalanced", True)
+        if not isinstance(balanced, bool):  # the official eval tests it for truth: 0, null
+            raise BadInputError(f"{where}: 'isBalanced' must be true or false, got "
+                                f"{shown(balanced)}")
+        if not balanced:
             continue
         if with_answers and "answer" not in rec:
             raise BadInputError(f"{where}: no 'answer' while other questions have one; fix "

@@ -9,6 +9,9 @@ from infmllm_eval.errors import BadInputError
 from infmllm_eval.jsonio import read_json
 from infmllm_eval.types import Sample, Scalar
 
+#: human answers per question in every TextVQA split with answers
+TEXTVQA_ANSWERS = 10
+
 
 def load_textvqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
     """One Sample per question; OCR tokens are kept in the fields for prompts that use them."""
@@ -33,6 +36,12 @@ def load_textvqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample
             if not answers:
                 raise BadInputError(f"{where} (question_id {qid}): 'answers' is empty; "
                                     "every question needs its human answers")
+            if len(answers) != TEXTVQA_ANSWERS:
+                # the official evaluator asserts ten; with fewer, the leave-one-out formula
+                # scores even an answer every annotator gave below 100 (one answer: 0)
+                raise BadInputError(f"{where} (question_id {qid}): {len(answers)} answers, "
+                                    f"TextVQA has {TEXTVQA_ANSWERS} per question (the official "
+                                    "evaluator asserts it); fix the file")
             for j, a in enumerate(answers):
                 if not isinstance(a, str):
                     field({"answer": a}, "answer", str, f"{where}.answers[{j}]")
