@@ -59,6 +59,9 @@ def _split_arg(args: dict[str, Scalar]) -> tuple[str, str]:
 
 def _instances(path: Path) -> tuple[dict[int, _Image], dict[int, _Annotation]]:
     doc = read_json(path, "COCO instances file", _Instances)
+    # one id twice: a dict keeps the last copy, whose size or box then scores the samples
+    check_unique([im.id for im in doc.images], path, "image id")
+    check_unique([a.id for a in doc.annotations], path, "annotation id")
     return {im.id: im for im in doc.images}, {a.id: a for a in doc.annotations}
 
 

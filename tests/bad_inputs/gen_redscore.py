@@ -29,7 +29,9 @@ def _set(doc: Any, path: str, value: Any) -> None:
     for part in parts[:-1]:
         doc = doc[int(part)] if isinstance(doc, list) else doc[part]
     last = parts[-1]
-    if isinstance(doc, list):
+    if isinstance(doc, list) and int(last) == len(doc):
+        doc.append(value)  # one past the end: a new item
+    elif isinstance(doc, list):
         doc[int(last)] = value
     else:
         doc[last] = value
@@ -37,7 +39,7 @@ def _set(doc: Any, path: str, value: Any) -> None:
 
 def redscore_json_set(out: str, src: str, path: str, value: str) -> None:
     """The JSON file ``src`` with the value at ``path`` ('/'-separated keys and list
-    indices) replaced by the JSON text ``value``."""
+    indices; the index one past a list's end appends) replaced by the JSON text ``value``."""
     doc = json.loads(Path(src).read_text(encoding="utf-8"))
     _set(doc, path, json.loads(value))
     Path(out).write_text(json.dumps(doc), encoding="utf-8")
