@@ -39,13 +39,18 @@ def default_data_root() -> Path:
 
 
 def parse_pairs(items: Iterable[str], flag: str) -> dict[str, str]:
-    """['a=1', 'b=x'] -> {'a': '1', 'b': 'x'}; a malformed item is a one-line error."""
+    """['a=1', 'b=x'] -> {'a': '1', 'b': 'x'} (a key given again overrides, as later options
+    do); a malformed item, or an empty --file path (it would mean the current folder), is a
+    one-line error."""
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise BadInputError(f"{flag} {shown(item)}: expected KEY=VALUE")
-        out[key.strip()] = value
+        key = key.strip()
+        if flag == "--file" and not value.strip():
+            raise BadInputError(f"--file {shown(item)}: empty path; give KEY=PATH")
+        out[key] = value
     return out
 
 
