@@ -62,3 +62,31 @@ def test_error_message_is_one_line(char: str) -> None:
 def test_plain_message_unchanged() -> None:
     message = "a/b.json: question_id 11: no answers; fix the file — ça va 中"
     assert str(BadInputError(message)) == message
+
+
+def _metrics(path: Path, model: str, task: str = "vqav2_val") -> Path:
+    entry = {"family": "vqa", "primary_metric": "accuracy", "metrics": {"accuracy": 50.0},
+             "variant": {}, "n_samples": 2, "n_scored": 2, "n_missing": 0}
+    path.mkdir(parents=True)
+    (path / "metrics.json").write_text(json.dumps({"run_id": "r", "model": model,
+                                                   "tasks": {task: entry}}), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["a\nb", "a\rb", "a\u2028b", "a\x85b", "a|b\n# heading"])
+def test_report_markdown_rows_survive_line_breaks_in_names(cli: Cli, tmp_path: Path,
+                                                           name: str) -> None:
+    """A model or task name with a line break (from a results file) stays in its row: every
+    table line of the Markdown report starts and ends with '|'."""
+    run = _metrics(tmp_path / "run", name, task=name.replace("|", "_") + "_task")
+    other = _metrics(tmp_path / "other", "plain")
+    res = cli("report", str(run), str(other))
+    assert res.code == 0, res.err
+    table = res.out.split("\n\n")[0].strip().split("\n")
+    assert len(table) == 4  # header, rule, two rows
+    assert all(line.startswith("|") and line.endswith("|") for line in table)
+
+
+def test_report_markdown_escapes_html(cli: Cli, tmp_path: Path) -> None:
+    res = cli("report", str(_metrics(tmp_path / "run", "<script>alert(1)</script>")))
+    assert res.code == 0 and "<script>" not in res.out and "&lt;script>" in res.out

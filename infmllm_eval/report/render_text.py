@@ -8,7 +8,12 @@ from infmllm_eval.report.table import Cell, Table, fmt_ci, fmt_delta, fmt_value
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
+    """Literal text in a table cell: a line break (\\n, \\r, U+2028 ...) in a name taken from
+    a results file would end the row, so it becomes a space; '<' would open raw HTML."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else " " for c in text)
+    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
+            .replace("<", "&lt;"))
 
 
 def _sup(marks: tuple[str, ...]) -> str:
