@@ -244,16 +244,22 @@ def main() -> None:
     # oversized images are refused with our own one-line error (data/images.py), so Pillow's
     # warning would only add a second line
     warnings.filterwarnings("ignore", message="Image size .* could be decompression bomb")
-    interrupted: list[bool] = []
+    interrupted: list[int] = []
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        interrupted.append(True)  # Typer turns KeyboardInterrupt into a silent exit 130
+    def on_signal(signum: int, frame: Any) -> None:
+        # Typer turns KeyboardInterrupt into a silent exit 130; SIGTERM (a scheduler's stop,
+        # e.g. SLURM before its kill) ends the same way: the journal is intact, the lock
+        # released, and a line says how to resume
+        interrupted.append(signum)
         signal.default_int_handler(signum, frame)
 
-    previous = None
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        with contextlib.suppress(ValueError):  # not the main thread: keep Python's handler
-            previous = signal.signal(signal.SIGINT, on_sigint)
+    previous: dict[int, Any] = {}
+    handlers: tuple[tuple[int, Any], ...] = (
+        (signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL))
+    for number, default in handlers:
+        if signal.getsignal(number) is default:
+            with contextlib.suppress(ValueError):  # not the main thread: keep Python's handler
+                previous[number] = signal.signal(number, on_signal)
     try:
         code = app(standalone_mode=False, prog_name="infmllm-eval")
     except InfmllmEvalError as exc:
@@ -270,15 +276,17 @@ def main() -> None:
                   soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT if isinstance(exc, _USAGE_ERROR) else exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        interrupted.append(True)
+        interrupted.append(signal.SIGINT)
         code = 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     if interrupted and code == 130:
         command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
-        err.print("interrupted: journaled predictions are kept; rerun the same command to resume"
-                  if command == "run" else "interrupted", highlight=False)
+        what = "terminated (SIGTERM)" if interrupted[0] == signal.SIGTERM else "interrupted"
+        err.print(f"{what}: journaled predictions are kept; rerun the same command to resume"
+                  if command == "run" else what, highlight=False, soft_wrap=True)
+        code = 128 + int(interrupted[0])  # 130 for Ctrl-C, 143 for SIGTERM (as the shell reports)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -55,11 +55,12 @@ def test_journal_lines_hold_no_line_break_but_the_last(tmp_path: Path) -> None:
         line = journal_line({"id": 1, "prediction": f"a{sep}b"})
         assert line.endswith("\n") and len(line.splitlines()) == 1, repr(sep)
         assert json.loads(line)["prediction"] == f"a{sep}b"
-    # not valid Unicode (a lone surrogate): still one line of valid UTF-8, read back as written
+    # not valid Unicode (a lone surrogate): still one line of valid UTF-8; the surrogate, which
+    # no UTF-8 file (metrics.json) can hold, is journaled and read back as U+FFFD
     path = tmp_path / "j.jsonl"
     Journal(path).append([(1, "a\ud800\u2028b")])
     assert path.read_bytes().decode("utf-8").count("\n") == 1
-    assert Journal(path).read() == {"1": "a\ud800\u2028b"}
+    assert Journal(path).read() == {"1": "a\ufffd\u2028b"}
 
 
 def test_every_line_break_round_trips_through_run_resume_and_score(cli: Cli,

@@ -27,7 +27,7 @@ def generate_task(
 
     In a distributed run each rank takes a balanced share of the unfinished samples (the
     samples of one image stay together) into its own journal shard; rank 0 then merges."""
-    todo, resumed, torn = _plan(samples, journal, dist)
+    todo, resumed, torn = _plan(samples, journal, dist, spec.name)
     if dist.enabled:
         journal = journal.shard(dist.rank)
     everything = len(samples) - resumed
@@ -68,8 +68,8 @@ def generate_task(
             "unique_images": len({r.image for r in requests if r.image})}
 
 
-def _plan(samples: list[Sample], journal: Journal,
-          dist: Dist) -> tuple[list[Sample], int, bool]:
+def _plan(samples: list[Sample], journal: Journal, dist: Dist,
+          task: str = "") -> tuple[list[Sample], int, bool]:
     """This rank's samples to generate, how many are journaled already and whether a torn
     journal line was dropped. Rank 0 alone reads the journal (all shards) and splits the
     unfinished samples over the ranks (the samples of one image stay together), then
@@ -79,6 +79,7 @@ def _plan(samples: list[Sample], journal: Journal,
     if dist.is_main:
         try:
             done = journal.read_all()
+            journal.check_ids(done, {s.key for s in samples}, task or journal.path.stem)
         except BadInputError as exc:
             if not dist.enabled:
                 raise

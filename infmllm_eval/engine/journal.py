@@ -30,9 +30,16 @@ def journal_line(record: dict[str, object]) -> str:
     text = json.dumps(record, ensure_ascii=False)
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(record)
+    except UnicodeEncodeError:  # a lone surrogate: U+FFFD, as the reader reads it
+        fixed = {k: unicode_text(v) if isinstance(v, str) else v for k, v in record.items()}
+        text = json.dumps(fixed, ensure_ascii=False)
     return text.translate(_ESCAPE) + "\n"
+
+
+def unicode_text(text: str) -> str:
+    """``text`` with every lone surrogate (a code point no UTF-8 file can hold, which a
+    ``\\udXXX`` escape in JSON decodes to) replaced by U+FFFD; surrogate pairs are joined."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 @dataclass
@@ -42,6 +49,7 @@ class Journal:
     path: Path
     dropped_torn_line: bool = field(default=False, init=False)
     failed: dict[str, str] = field(default_factory=dict, init=False)
+    origin: dict[str, Path] = field(default_factory=dict, init=False)  # id -> file (read_all)
 
     def _data(self) -> bytes | None:
         """The journal's bytes (None when there is none yet); a folder, a device or an
@@ -107,6 +115,9 @@ class Journal:
                 rec: Any = loads(line)
             except (ValueError, RecursionError):
                 rec = None
+            if type(rec) is dict and ("\\u" in line or line.count('"id"') != 1
+                                      or line.count('"prediction"') != 1):
+                rec = _checked(self.path, lineno, line, rec)  # repeated keys, lone surrogates
             if (type(rec) is dict and type(rec.get("id")) is int
                     and type(rec.get("prediction")) is str and "error" not in rec):
                 key, prediction, error = str(rec["id"]), rec["prediction"], None
@@ -174,7 +185,21 @@ class Journal:
             failed.update(shard.failed)
             self.dropped_torn_line |= shard.dropped_torn_line
         self.failed = failed
+        self.origin = where
         return done
+
+    def check_ids(self, done: dict[str, str], keys: set[str], task: str) -> None:
+        """Refuse journaled ids that are not samples of the task (``keys``): the task's data
+        changed since the run began, or the file is another task's. Rewriting the journal
+        would delete those predictions, and the others may not be the samples' either."""
+        stray = next((key for key in done if key not in keys), None)
+        if stray is not None:
+            where = self.origin.get(stray, self.path)
+            count = sum(1 for key in done if key not in keys)
+            raise BadInputError(
+                f"{where}: id {shown(stray)}{f' (and {count - 1} more)' if count > 1 else ''} "
+                f"is not a sample of task {task}: its data changed since this run began, or the "
+                "journal is another run's; pass --new-run (or delete those lines)")
 
     def canonicalize(self, order: list[int | str]) -> None:
         """Merge the shards into this journal and rewrite it in sample order (atomically; the
@@ -212,6 +237,24 @@ def _check(path: Path, lineno: int, rec: Any) -> tuple[str, str | None, str | No
     if error is not None and not isinstance(error, str):
         error = shown(error)
     return str(raw_id), prediction, error
+
+
+def _checked(path: Path, lineno: int, line: str, rec: dict[str, Any]) -> dict[str, Any]:
+    """A decoded journal line that may repeat a key (a JSON decoder keeps the last copy,
+    silently) or hold a lone surrogate (which no UTF-8 output can hold): the first is an
+    error naming the line, the second reads as U+FFFD (as the journal writes it)."""
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                raise BadInputError(f"{path}: line {lineno}: corrupt journal line (key "
+                                    f"{shown(key)} appears twice); delete it (or the file, to "
+                                    "generate the task again)")
+            seen.add(key)
+        return dict(items)
+
+    json.loads(line, object_pairs_hook=pairs)
+    return {k: unicode_text(v) if isinstance(v, str) else v for k, v in rec.items()}
 
 
 def _first_line(text: str, key: str) -> int:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import socket
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,6 +73,19 @@ def _holder(fd: int) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
+def _alive(pid: Any) -> bool:
+    """Whether a process of this pid runs on this machine (another one may have reused it)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 1 << 31:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by someone else
+        return True
+    return True
+
+
 def describe(info: dict[str, Any]) -> str:
     """'pid 123 on host h, since 2026-…' (what is known of it)."""
     if not info:
@@ -108,11 +122,17 @@ def acquire(run_dir: Path) -> RunLock:
 
     path = run_dir / LOCK_NAME
     while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a symlink: the lock would write its holder into its target
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                         | getattr(os, "O_NONBLOCK", 0), 0o644)
         except OSError as exc:
-            raise BadInputError(f"{path}: cannot open the run lock ({exc.strerror or exc}); "
-                                "remove it if it is not a file") from None
+            what = ("is a symbolic link, not the lock file of a run" if path.is_symlink()
+                    else f"cannot open the run lock ({exc.strerror or exc})")
+            raise BadInputError(f"{path}: {what}; remove it if it is not a file") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a device …: not ours to write
+            os.close(fd)
+            raise BadInputError(f"{path}: not a regular file, where the run keeps its lock; "
+                                "move it away")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -131,9 +151,10 @@ def acquire(run_dir: Path) -> RunLock:
     previous = _holder(fd)
     with contextlib.suppress(OSError):
         if os.fstat(fd).st_size:
-            here = previous.get("host") == socket.gethostname()
+            gone = (previous.get("host") == socket.gethostname()
+                    and not _alive(previous.get("pid")))
             notice(f"{path}: took over a stale lock left by {describe(previous)} "
-                   f"({'that process is gone' if here else 'it no longer holds the lock'})")
+                   f"({'that process is gone' if gone else 'it no longer holds the lock'})")
     info = {"pid": os.getpid(), "host": socket.gethostname(),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     try:

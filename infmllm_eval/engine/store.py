@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import platform
+import stat
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -71,6 +73,7 @@ def read_json_file(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+MAX_RUN_JSON = 64 << 20  # a run.json holds a few kilobytes; anything this big is not one
 _DAMAGED = "the run directory is damaged: pass --new-run (or fix run.json)"
 _PAIRS = ("options", "model_options", "files", "generation")
 
@@ -79,6 +82,14 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
     """A run directory's run.json, checked where resuming relies on it: an object whose
     ``config`` has the fields of a run's configuration with their types."""
     path = run_dir / "run.json"
+    with contextlib.suppress(OSError):  # a missing or unreadable file: read_bytes says so
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+            raise BadInputError(f"{path}: not a regular file (a pipe, a device …); "
+                                f"{_DAMAGED}")  # reading a FIFO would wait forever
+        if info.st_size > MAX_RUN_JSON:
+            raise BadInputError(f"{path}: {info.st_size:,} bytes, not the run.json of a run "
+                                f"(at most {MAX_RUN_JSON >> 20} MB); {_DAMAGED}")
     doc = decode_json(read_bytes(path, "run.json"), path)
     if not isinstance(doc, dict):
         raise BadInputError(f"{path}: expected a JSON object, got {type(doc).__name__}; "
