@@ -133,6 +133,7 @@ def score(
 
 @app.command()
 def run(
+    ctx: typer.Context,
     model: Annotated[str | None, typer.Option(
         "--model", help="Model card name (`list models`).")] = None,
     tasks: Annotated[list[str] | None, typer.Option(
@@ -174,6 +175,7 @@ def run(
     from infmllm_eval.commands import resume_command, run_command
 
     if resume is not None:
+        _refuse_with_resume(ctx)
         run_dir, metrics = resume_command(resume, None if batch_size == "8" else batch_size,
                                           on_image_error)
     elif model is None or not tasks:
@@ -213,6 +215,23 @@ def demo(
         out.print(render_report([load_run(run_dir)], "md"), markup=False, highlight=False,
                   soft_wrap=True)
     out.print(f"run directory: {run_dir}")
+
+
+# what --resume may change: the settings that do not change a run's outputs
+_RESUME_FREE = ("resume", "batch_size", "on_image_error")
+
+
+def _refuse_with_resume(ctx: Any) -> None:
+    """--resume takes the configuration from run.json: an option that would change it is an
+    error (it was silently ignored: a run resumed with --limit 10 ran everything)."""
+    given = [p for p in ctx.command.params if p.name not in _RESUME_FREE  # Typer's own click:
+             and getattr(ctx.get_parameter_source(p.name), "name", "DEFAULT")  # names, not enums
+             not in ("DEFAULT", "DEFAULT_MAP")]
+    if given:
+        flags = ", ".join(max(p.opts, key=len) for p in given)
+        raise BadInputError(f"--resume takes the configuration from the run's run.json: {flags} "
+                            "cannot be changed (only --batch-size and --on-image-error can); "
+                            "drop them, or start a new run without --resume")
 
 
 def _warn_missing(task: str, entry: dict[str, Any], partial: bool) -> None:

@@ -165,7 +165,10 @@ def _score_outputs(spec: TaskSpec, predictions: Path, output: Path | None,
 def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[str],
                 options: Sequence[str], output: Path | None,
                 allow_partial: bool) -> tuple[dict[str, Any], Path]:
+    from infmllm_eval.outputs import usable_paths
+
     card = resolve_task(task)
+    usable_paths(("--predictions", predictions), ("--output", output))
     spec = build_task(card, data_root, parse_pairs(files, "--file"),
                       parse_pairs(options, "--option"))
     target, sub = _score_outputs(spec, predictions, output)
@@ -292,6 +295,15 @@ def resume_command(run_dir: Path, batch_size: int | str | None,
     cfg = read_run_json(run_dir)["config"]
     pairs = {k: [f"{a}={b}" for a, b in cfg.get(k, {}).items()]
              for k in ("options", "model_options", "files", "generation")}
+    try:  # what run.json names must still exist and parse: else say it is run.json's
+        card = resolve_model(cfg["model"])
+        _specs(cfg["tasks"], Path(cfg["data_root"]), pairs["files"], pairs["options"], card,
+               pairs["generation"])
+        parse_pairs(pairs["model_options"], "--model-option")
+    except BadInputError as exc:
+        raise BadInputError(f"{run_dir / 'run.json'}: the recorded configuration no longer "
+                            f"works ({exc}); fix run.json, or start a new run without --resume"
+                            ) from None
     return run_command(cfg["model"], cfg["tasks"], Path(cfg["data_root"]),
                        batch_size or cfg.get("batch_size", 8), cfg.get("limit"), run_dir.parent,
                        run_dir.name, pairs["options"], pairs["model_options"], pairs["files"],

@@ -59,11 +59,23 @@ class GenerationConfig:
         if self.do_sample and self.temperature == 0:
             return ("temperature=0 with do_sample=true: sampling needs a temperature > 0 "
                     "(or do_sample=false for greedy decoding)")
+        if self.do_sample and not MIN_TEMPERATURE <= self.temperature <= MAX_TEMPERATURE:
+            return (f"temperature={self.temperature} with do_sample=true: expected "
+                    f"{MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g} (beyond, the scaled logits "
+                    "overflow; do_sample=false decodes greedily)")
+        if abs(self.length_penalty) > MAX_LENGTH_PENALTY:
+            return (f"length_penalty={self.length_penalty}: expected -{MAX_LENGTH_PENALTY} to "
+                    f"{MAX_LENGTH_PENALTY} (beam scores divide by length ** length_penalty, "
+                    "which overflows beyond)")
         return ""
 
 
 MAX_NEW_TOKENS = 1 << 20  # far beyond any context window: a typo, not a setting
 MAX_BEAMS = 1024
+# sampling divides float32 logits by the temperature: inf/NaN probabilities outside these
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-6, 1e6
+# (MAX_NEW_TOKENS + 1) ** 32 < 2 ** 641: finite whatever the length
+MAX_LENGTH_PENALTY = 32
 
 
 @dataclass(frozen=True)

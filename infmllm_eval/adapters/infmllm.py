@@ -273,6 +273,8 @@ class InfMLLMAdapter:
         model = model.to(self.device)
         if self.dtype != torch.float32:
             model = model.to_dtype(self.dtype)
+        if self.weights is not None:
+            _warn_non_finite(model, self.weights, self.dtype)
         return model.eval(), summary
 
     def provenance(self) -> dict[str, Any]:
@@ -426,3 +428,17 @@ def create(card: ModelCard, options: Mapping[str, str]) -> InfMLLMAdapter:
     """Adapter factory registered as 'infmllm'."""
     return InfMLLMAdapter(card, options)
 
+
+def _warn_non_finite(model: torch.nn.Module, weights: Path | str, dtype: torch.dtype) -> None:
+    """A warning on stderr when loaded weights hold NaN or infinite values (a diverged or
+    damaged checkpoint, or values beyond float16's range): such a model still runs, but what
+    it generates is noise, and its scores say nothing of the model that was meant."""
+    bad = [name for name, tensor in model.state_dict().items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        more = f", … (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+        cast = (f" (or values beyond {str(dtype).removeprefix('torch.')}'s range)"
+                if dtype != torch.float32 else "")
+        print(f"warning: checkpoint {weights}: {len(bad)} tensor(s) hold NaN or infinite "
+              f"values{cast}: {', '.join(bad[:3])}{more}; the model's "
+              "outputs, and so its scores, will be meaningless", file=sys.stderr)
