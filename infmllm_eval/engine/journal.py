@@ -20,6 +20,7 @@ from infmllm_eval.engine.progress import notice
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import write_atomic
 
+MAX_LINE = 64 << 20  # far longer than any record (a prediction of 1M tokens, escaped)
 # line breaks of str.splitlines that json.dumps(ensure_ascii=False) leaves raw
 _ESCAPE = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
@@ -66,10 +67,27 @@ class Journal:
             raise BadInputError(f"{self.path}: the journal is {kind}; move it out of the run "
                                 "directory (or pass --new-run)")
         try:
-            return self.path.read_bytes()
+            with self.path.open("rb") as fh:
+                self._check_shape(fh, info.st_size)
+                fh.seek(0)
+                return fh.read()
         except OSError as exc:
             raise BadInputError(f"{self.path}: cannot read the journal ({exc.strerror}); "
                                 "fix its permissions or pass --new-run") from None
+
+    def _check_shape(self, fh: Any, size: int) -> None:
+        """Refuse, before reading it all, a file no run wrote: one that starts with a NUL byte
+        (a binary or sparse file) or whose last line would be longer than any record."""
+        if fh.read(1) == b"\0":
+            raise BadInputError(f"{self.path}: starts with a NUL byte, not a journal this harness "
+                                "wrote (a binary or sparse file, or damaged by a crash); move "
+                                "it away (or pass --new-run)")
+        if size > MAX_LINE:
+            fh.seek(size - MAX_LINE)
+            if b"\n" not in fh.read(MAX_LINE):
+                raise BadInputError(f"{self.path}: its last {MAX_LINE >> 20} MB hold no line end, "
+                                    "not a journal this harness wrote; move it away (or pass "
+                                    "--new-run)")
 
     def read(self) -> dict[str, str]:
         """Key -> prediction of what is already journaled.
