@@ -1,0 +1,104 @@
+"""Issue 23, red-team re-run of the run side: SIGTERM (a scheduler's stop) ends like Ctrl-C,
+a lock file that is a link is never written through, NaN weights are reported, and decoding
+settings that overflow in transformers are refused while every usable value is kept."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infmllm_eval.engine.lock import acquire
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.types import GenerationConfig
+from tests.conftest import CliResult
+from tests.test_hardening_engine import ENV, TASK, journal_lines, slow_run, wait_for
+
+Cli = Callable[..., CliResult]
+
+
+def test_sigterm_ends_like_ctrl_c_and_the_rerun_resumes(tmp_path: Path) -> None:
+    """SLURM (and most schedulers) send SIGTERM before the kill: the journal is intact, the
+    lock released, one line says how to resume, exit code 143 (128 + SIGTERM)."""
+    journal = tmp_path / "term" / "predictions" / f"{TASK}.jsonl"
+    proc = slow_run(tmp_path, "term")
+    try:
+        wait_for(lambda: journal_lines(journal) >= 2, proc, "journaled samples")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1] == ("terminated (SIGTERM): journaled predictions are kept; rerun the same "
+                         "command to resume")
+    assert not (tmp_path / "term" / "run.lock").exists()
+    kept = journal_lines(journal)
+    assert kept >= 2 and journal.read_bytes().endswith(b"\n")
+    done = subprocess.run(proc.args, capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "stale lock" not in done.stderr
+    entry = json.loads((tmp_path / "term" / "metrics.json").read_text())["tasks"][TASK]
+    assert entry["throughput"]["resumed"] == kept and entry["n_missing"] == 0
+
+
+def test_a_lock_file_that_is_a_link_is_never_written_through(tmp_path: Path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("mine\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.lock").symlink_to(target)
+    with pytest.raises(BadInputError, match="is a symbolic link"):
+        acquire(run_dir)
+    assert target.read_text() == "mine\n" and (run_dir / "run.lock").is_symlink()
+    (run_dir / "run.lock").unlink()
+    with acquire(run_dir) as lock:  # a plain lock works as before, and goes on release
+        assert json.loads(lock.path.read_text())["pid"]
+    assert not (run_dir / "run.lock").exists()
+
+
+@pytest.mark.parametrize("overrides", [
+    {"do_sample": True, "temperature": 1e-6}, {"do_sample": True, "temperature": 1e6},
+    {"do_sample": False, "temperature": 1e300}, {"do_sample": False, "temperature": 0.0},
+    {"length_penalty": 32.0}, {"length_penalty": -32.0}, {"length_penalty": 0.0}])
+def test_usable_decoding_settings_are_kept(overrides: dict[str, object]) -> None:
+    assert GenerationConfig(num_beams=3, **overrides).problem() == ""  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"do_sample": True, "temperature": 1e-7}, "expected 1e-06 to 1e+06"),
+    ({"do_sample": True, "temperature": 2e6}, "expected 1e-06 to 1e+06"),
+    ({"length_penalty": 33.0}, "expected -32 to 32"),
+    ({"length_penalty": -1e308}, "expected -32 to 32")])
+def test_decoding_settings_that_overflow_are_refused(overrides: dict[str, object],
+                                                     message: str) -> None:
+    assert message in GenerationConfig(**overrides).problem()  # type: ignore[arg-type]
+
+
+def test_nan_weights_are_reported(cli: Cli, tmp_path: Path) -> None:
+    """A checkpoint holding NaN is a legal file: it loads and runs, with a warning that its
+    outputs (and scores) are meaningless; a clean checkpoint gets no warning."""
+    torch = pytest.importorskip("torch")
+    from tests.bad_inputs.gen_model import _save, _tiny_state
+
+    state = _tiny_state()
+    clean = tmp_path / "clean.safetensors"
+    _save(state, str(clean))
+    state["pooler.mlp.0.bias"] = torch.full_like(state["pooler.mlp.0.bias"], float("nan"))
+    broken = tmp_path / "nan.safetensors"
+    _save(state, str(broken))
+    data = Path(__file__).resolve().parents[1] / "infmllm_eval" / "demo" / "data"
+    for weights, warned in ((broken, True), (clean, False)):
+        res = cli("run", "--model", "infmllm-tiny", "--tasks", TASK, "--data-root", str(data),
+                  "--limit", "1", "--output-dir", str(tmp_path / "runs"), "--new-run",
+                  "--model-option", f"weights={weights}")
+        assert res.code == 0, res.err
+        text = " ".join(res.err.split())
+        assert ("hold NaN or infinite values: pooler.mlp.0.bias" in text) == warned, res.err
