@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from functools import cache
@@ -255,8 +256,19 @@ def _check_key(path: Path, event: Any, keys: set[str]) -> None:
     keys.add(event.value)
 
 
+#: a card is a few hundred bytes; a larger file is not a card (a sparse file of gigabytes
+#: would be read by every command, as all cards are read)
+MAX_CARD_BYTES = 1 << 20
+
+
 def _read_yaml(path: Path) -> Any:
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block every command
+            raise CardError(f"{path}: not a regular file; a card is a YAML file")
+        if info.st_size > MAX_CARD_BYTES:
+            raise CardError(f"{path}: {info.st_size:,} bytes; a card is a small YAML file "
+                            f"(at most {MAX_CARD_BYTES:,} bytes)")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CardError(f"{path}: cannot read card: {exc}") from None

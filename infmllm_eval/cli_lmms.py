@@ -43,8 +43,9 @@ def import_lmms_eval(
     OUT`."""
     from infmllm_eval.catalog import resolve_task
     from infmllm_eval.lmms.samples import convert_samples, default_output, write_predictions
-    from infmllm_eval.outputs import refuse_overwrite
+    from infmllm_eval.outputs import refuse_overwrite, usable_paths
 
+    usable_paths(("the samples file", samples), ("--output", output), ("--dataset", dataset))
     card = resolve_task(task)
     target = output or default_output(samples)
     inputs = [("the samples file", samples)]

@@ -40,6 +40,9 @@ class ReportFormat(str, Enum):
 
 
 def _results_file(path: Path) -> Path:
+    from infmllm_eval.outputs import usable_paths
+
+    usable_paths(("results", path))  # a name too long for the OS: one line, not a traceback
     return path / "metrics.json" if path.is_dir() else path
 
 
@@ -49,8 +52,9 @@ def _check_output(output: Path | None, option: str, inputs: list[tuple[str, Path
     metrics.json read here)."""
     if output is None:
         return
-    from infmllm_eval.outputs import refuse_overwrite
+    from infmllm_eval.outputs import refuse_overwrite, usable_paths
 
+    usable_paths((option, output))
     runs = [("the run directory", path.parent) for _, path in inputs
             if path.name == "metrics.json" and (path.parent / "run.json").is_file()]
     refuse_overwrite(output, option, inputs + runs, f"choose another {option}")
@@ -59,9 +63,12 @@ def _check_output(output: Path | None, option: str, inputs: list[tuple[str, Path
 def _reference_inputs(names: list[str]) -> list[tuple[str, Path]]:
     from infmllm_eval.report.reference import reference_dir
 
+    from infmllm_eval.outputs import usable_paths
+
     found = []
     for name in names:
         path = Path(name)
+        usable_paths(("--reference", path))
         if not (path.suffix == ".json" or path.exists()):
             path = reference_dir() / f"{name}.json"
         found.append(("the --reference file", path))

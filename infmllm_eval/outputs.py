@@ -4,11 +4,13 @@ the command before anything is read or written (``score --output`` equal to the 
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterable
+import stat
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 
 Input = tuple[str, Path]  # (role, path): e.g. ("the predictions file", Path("p.jsonl"))
 
@@ -23,6 +25,15 @@ def _same(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
     except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the name
+        return False
+
+
+def _is(path: Path, kind: Callable[[int], bool]) -> bool:
+    """``path`` exists and is of ``kind`` (stat.S_ISDIR ...); False for a name the OS refuses
+    (too long, a NUL byte, a symlink loop), whose reading then says what is wrong."""
+    try:
+        return kind(os.stat(path).st_mode)
+    except (OSError, ValueError):
         return False
 
 
@@ -43,6 +54,27 @@ def refuse_overwrite(output: Path, what: str, inputs: Iterable[Input], fix: str)
             link = "" if output == path else f" ({output} is the same file)"
             raise BadInputError(f"{what} is {role} {path}{link}: it would be overwritten; "
                                 f"{fix}")
-        if path.is_dir() and output.is_file() and _inside(output, path):
+        if _is(path, stat.S_ISDIR) and _is(output, stat.S_ISREG) and _inside(output, path):
             raise BadInputError(f"{what} {output} is a file inside {role} {path}: it would be "
                                 f"overwritten; {fix}")
+
+
+def usable_paths(*paths: tuple[str, Path | None]) -> None:
+    """A BadInputError for a path given on the command line that the OS refuses to even look
+    up (a name too long, a component that is not a folder's, no permission): checked once at
+    the start of a command, so that no later ``exists()`` or ``is_dir()`` (which raise on
+    these) ends in a traceback. A path that does not exist is fine here."""
+    for what, path in paths:
+        if path is None:
+            continue
+        try:
+            os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # reported by the read, naming the loop
+                continue
+            raise BadInputError(f"{what} {shown(str(path), 120)[1:-1]}: {exc.strerror}; give "
+                                "a usable path") from None
+        except ValueError:  # a NUL byte
+            raise BadInputError(f"{what} {shown(str(path), 120)}: not a valid path") from None

@@ -92,6 +92,11 @@ def build_task(
             )
     files = {key: Path(overrides[key]) if key in overrides else data_root / rel
              for key, rel in card.files.items()}
+    from infmllm_eval.outputs import usable_paths
+
+    usable_paths(("--data-root", data_root),
+                 *((f"--file {key}" if key in overrides else f"the {key} file of {card.name}",
+                    path) for key, path in files.items()))
     family = get_family(card.family)
     user = dict(options or {})
     if model is not None:

@@ -10,6 +10,7 @@ the rotated passes generated (loader argument ``generate_passes``, default true)
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from infmllm_eval.data.images import data_uri
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.jsonio import open_input
 from infmllm_eval.metrics.choice import CIRCULAR_STRIDE, rotations
 from infmllm_eval.types import Sample, Scalar
 
@@ -38,7 +40,8 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row by column name); a row with the wrong cell count is an error."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # base64 images are long cells
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with io.TextIOWrapper(open_input(path, "MMBench TSV"), encoding="utf-8-sig",
+                              newline="") as handle:
             reader = csv.reader(handle, delimiter="\t")
             header = [name.strip() for name in next(reader, [])]
             lowered = {name.lower(): name for name in header}
