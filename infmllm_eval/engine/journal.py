@@ -55,6 +55,10 @@ class Journal:
     def _data(self) -> bytes | None:
         """The journal's bytes (None when there is none yet); a folder, a device or an
         unreadable file is an error naming it."""
+        if self.path.is_symlink():  # appends would go into the link's target (not the run's)
+            raise BadInputError(f"{self.path}: the journal is a symbolic link; the run appends "
+                                "to its journal, so replace the link with a copy of the file "
+                                "(or pass --new-run)")
         try:
             info = self.path.stat()
         except FileNotFoundError:
@@ -185,7 +189,11 @@ class Journal:
 
     def shards(self) -> list[Journal]:
         """Shard journals present (from this or an earlier run, of any world size)."""
-        return [Journal(p) for p in sorted(self.path.parent.glob(f"{self.path.stem}.rank*.jsonl"))]
+        # exactly <task>.rank<N>.jsonl: canonicalize deletes them once merged, so a user's
+        # <task>.rank0.backup.jsonl is neither read nor deleted
+        return [Journal(p) for p in sorted(self.path.parent.glob(f"{self.path.stem}.rank*.jsonl"))
+                if p.name[len(self.path.stem) + 5:-6].isdigit()
+                and p.name[len(self.path.stem) + 5:-6].isascii()]
 
     def read_all(self) -> dict[str, str]:
         """What this journal and every shard hold (``failed`` covers them all); one id with
