@@ -245,7 +245,8 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     for spec, samples in zip(specs, loaded, strict=True):
         check_samples(spec, samples)  # e.g. a test split on a card that is not submission-only
     dist = from_environment()
-    name = run_name or (new_run_id(model) if new_run else f"{model}-{run_identity(config)}")
+    name = run_name or (fresh_name(output_dir, new_run_id(model)) if new_run
+                        else f"{model}-{run_identity(config)}")
     run_dir = output_dir / dist.broadcast(name)  # rank 0's clock names a new run
     if dist.enabled and model_card.adapter == "infmllm" and "device" not in model_opts:
         import torch
@@ -271,6 +272,17 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         if lock is not None:
             lock.release()
     return run_dir, metrics
+
+
+def fresh_name(output_dir: Path, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3`` … when a run directory of that name exists: runs
+    started in the same second (a script launching several) must not share, resume or be
+    refused by each other's directory."""
+    candidate, number = name, 1
+    while (output_dir / candidate).exists() or (output_dir / candidate).is_symlink():
+        number += 1
+        candidate = f"{name}-{number}"
+    return candidate
 
 
 def check_run_name(name: str, output_dir: Path) -> None:
@@ -324,9 +336,9 @@ def demo_command(output_dir: Path, replay: bool = False) -> tuple[Path, dict[str
     if replay:
         root = demo_root()
         return run_command("scripted", list(DEMO_TASKS), root / "data", 8, None, output_dir,
-                           new_run_id("demo-replay"), [], [f"answers={root / 'predictions'}"],
-                           [], 0)
+                           fresh_name(output_dir, new_run_id("demo-replay")), [],
+                           [f"answers={root / 'predictions'}"], [], 0)
     from infmllm_eval.toy import DATA_ROOT, TASKS
 
     return run_command("infmllm-tiny-toy", list(TASKS), DATA_ROOT, 32, None, output_dir,
-                       new_run_id("demo-toy"), [], [], [], 0)
+                       fresh_name(output_dir, new_run_id("demo-toy")), [], [], [], 0)

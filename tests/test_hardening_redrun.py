@@ -102,3 +102,26 @@ def test_nan_weights_are_reported(cli: Cli, tmp_path: Path) -> None:
         assert res.code == 0, res.err
         text = " ".join(res.err.split())
         assert ("hold NaN or infinite values: pooler.mlp.0.bias" in text) == warned, res.err
+
+
+def test_new_runs_started_in_one_second_get_their_own_directories(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--new-run names the directory by the second it starts: a second run in that second
+    (another seed, from a script) got the first one's directory and was refused as 'a
+    different setup' (or resumed it, with the same setup)."""
+    from infmllm_eval import commands
+    from tests.test_hardening_engine import run_args
+
+    monkeypatch.setattr(commands, "new_run_id", lambda model: f"{model}-20260101-000000")
+    names = []
+    for seed in ("1", "2", "1"):
+        args = run_args(tmp_path, "unused", "--model-option", "default=yes", "--seed", seed)
+        at = args.index("--run-name")
+        res = cli(*args[:at], *args[at + 2:], "--new-run")
+        assert res.code == 0, res.err
+        names.append(res.out.split("run directory: ")[1].split()[0])
+    assert [Path(n).name for n in names] == ["scripted-20260101-000000",
+                                             "scripted-20260101-000000-2",
+                                             "scripted-20260101-000000-3"]
+    seeds = [json.loads((Path(n) / "run.json").read_text())["config"]["seed"] for n in names]
+    assert seeds == [1, 2, 1]
