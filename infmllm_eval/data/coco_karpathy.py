@@ -56,11 +56,12 @@ def load_karpathy(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sampl
     for index, rec in enumerate(images):
         if rec.split != split:
             continue
-        where = f"{path}: images[{index}] ({rec.filename})"
         sample_id = getattr(rec, id_field)
-        if sample_id is None:
-            raise BadInputError(f"{where}: missing field '{id_field}' (loader_args.id_field)")
-        if not rec.sentences:
+        if sample_id is None or not rec.sentences:
+            where = f"{path}: images[{index}] ({shown(rec.filename)[1:-1]})"
+            if sample_id is None:
+                raise BadInputError(f"{where}: missing field '{id_field}' "
+                                    "(loader_args.id_field)")
             raise BadInputError(f"{where}: no reference sentences")
         image = image_of(filepath=rec.filepath, filename=rec.filename, id=sample_id)
         samples.append(Sample(sample_id, image, {}, [s.raw for s in rec.sentences],

@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 
 from infmllm_eval.data.common import check_unique, image_paths
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import read_json
 from infmllm_eval.types import Sample, Scalar
 
@@ -44,10 +44,10 @@ def load_nocaps(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]
     image_of = image_paths(files.get("images"), "{file_name}", path)
     samples = []
     for img in doc.images:
-        if not refs[img.id]:
-            raise BadInputError(f"{path}: image {img.id} ({img.file_name}) has no captions")
-        if not img.domain:
-            raise BadInputError(f"{path}: image {img.id} ({img.file_name}) has an empty domain")
+        if not refs[img.id] or not img.domain:
+            name = shown(img.file_name)[1:-1]
+            raise BadInputError(f"{path}: image {img.id} ({name}) has "
+                                f"{'no captions' if not refs[img.id] else 'an empty domain'}")
         samples.append(Sample(img.id, image_of(file_name=img.file_name), {},
                               refs[img.id], {"domain": img.domain}))
     return samples
