@@ -165,6 +165,12 @@ def check_outputs(run_dir: Path) -> None:
             raise BadInputError(f"{path}: {kind}, where the run writes its "
                                 f"{'outputs' if folder else name}; move it away (or pass "
                                 "--new-run)")
+    if not (run_dir / "run.json").exists():  # a run writes run.json before anything else
+        for name in ("metrics.json", "summary.md"):
+            if (run_dir / name).exists():
+                raise BadInputError(f"{run_dir / name}: the folder is not a run directory (it "
+                                    f"has no run.json), and the run would overwrite this "
+                                    "file; choose another --output-dir or --run-name")
 
 
 def write_results(run_dir: Path, metrics: dict[str, Any]) -> None:
