@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -60,7 +59,9 @@ def _key(raw_id: Any) -> str | None:
         return None
     if isinstance(raw_id, int | str):
         return str(raw_id)
-    if isinstance(raw_id, float) and math.isfinite(raw_id) and raw_id.is_integer():
+    # a float names an integer id only below 2**53: above, 12345678901234567.0 is read as
+    # ...568, another sample's id
+    if isinstance(raw_id, float) and raw_id.is_integer() and abs(raw_id) < 2**53:
         return str(int(raw_id))
     return None
 
