@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from infmllm_eval.errors import BadInputError, shown
+
 T = TypeVar("T")
 
 
@@ -71,20 +73,40 @@ class Dist:
 def from_environment() -> Dist:
     """The job described by torchrun's / accelerate's environment variables; initialises the
     process group (NCCL when this rank has a GPU, else gloo) when there are several ranks."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = _env_int("WORLD_SIZE", 1, 1, 1 << 20)
     if world <= 1:
         return Dist()
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    rank = _env_int("RANK", 0, 0, world - 1)
+    local = _env_int("LOCAL_RANK", rank, 0, 1 << 20)
     import torch
     import torch.distributed as td
 
     if not td.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(local)
-        td.init_process_group(backend=backend)
+        try:
+            if backend == "nccl":
+                torch.cuda.set_device(local)
+            td.init_process_group(backend=backend)
+        except (ValueError, RuntimeError) as exc:  # no MASTER_ADDR, a bad device ordinal …
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise BadInputError(f"cannot join the distributed job (WORLD_SIZE={world}, "
+                                f"RANK={rank}): {first}; launch with torchrun or accelerate "
+                                "(or unset WORLD_SIZE)") from None
     return Dist(rank, world, local)
+
+
+def _env_int(name: str, default: int, low: int, high: int) -> int:
+    """An integer environment variable set by the launcher, checked (unset or empty: the
+    default)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not (text.isascii() and text.lstrip("-").isdigit() and len(text) < 12
+            and low <= int(text) <= high):
+        raise BadInputError(f"environment variable {name}={shown(text)}: expected an integer "
+                            f"from {low} to {high} (set by torchrun / accelerate; unset it for "
+                            "a single process)")
+    return int(text)
 
 
 SINGLE = Dist()  # one process: the default everywhere
