@@ -38,8 +38,24 @@ def _data_status(spec: TaskSpec, data_root: Path) -> str:
     return f"missing {', '.join(sorted(absent))}"
 
 
+def _shown_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Table cells as literal text: card fields and paths (a description such as '[/red]'
+    is Rich markup, a MarkupError traceback) are markup-escaped, and control characters
+    other than the cells' own line breaks are shown escaped."""
+    from rich.markup import escape
+
+    from infmllm_eval.errors import one_line
+
+    def cell(text: str) -> str:
+        if not text.replace("\n", "").isprintable():
+            text = "\n".join(one_line(part) for part in text.split("\n"))
+        return escape(text)
+
+    return [{key: cell(value) for key, value in row.items()} for row in rows]
+
+
 def task_rows(data_root: Path, details: bool) -> list[dict[str, str]]:
-    """One row per task card, for `list tasks`."""
+    """One row per task card, for `list tasks` (cells markup-escaped)."""
     rows = []
     for card in task_cards().values():
         spec = build_task(card, data_root)
@@ -53,13 +69,14 @@ def task_rows(data_root: Path, details: bool) -> list[dict[str, str]]:
                 f"{o.name}={spec.options[o.name]} ({'|'.join(o.choices)})"
                 for o in spec.family.options)
         rows.append(row)
-    return rows
+    return _shown_rows(rows)
 
 
 def model_rows() -> list[dict[str, str]]:
-    """One row per model card, for `list models`."""
-    return [{"name": c.name, "adapter": c.adapter, "prompt style": c.prompt_style or "-",
-             "description": c.description} for c in model_cards().values()]
+    """One row per model card, for `list models` (cells markup-escaped)."""
+    return _shown_rows([{"name": c.name, "adapter": c.adapter,
+                         "prompt style": c.prompt_style or "-", "description": c.description}
+                        for c in model_cards().values()])
 
 
 def _specs(tasks: Sequence[str], data_root: Path, files: Sequence[str],
@@ -113,7 +130,7 @@ def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str],
         rows.append({"task": spec.name, "status": "ok" if ok else "INCOMPLETE",
                      "found": found, "missing": missing.strip() or "-",
                      "samples / expected": count})
-    return rows, all_ok
+    return _shown_rows(rows), all_ok
 
 
 def score_file(task: str, predictions: Path, data_root: Path, files: Sequence[str],

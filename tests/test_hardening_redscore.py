@@ -90,3 +90,28 @@ def test_report_markdown_rows_survive_line_breaks_in_names(cli: Cli, tmp_path: P
 def test_report_markdown_escapes_html(cli: Cli, tmp_path: Path) -> None:
     res = cli("report", str(_metrics(tmp_path / "run", "<script>alert(1)</script>")))
     assert res.code == 0 and "<script>" not in res.out and "&lt;script>" in res.out
+
+
+def test_list_and_data_check_show_card_text_literally(cli: Cli, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Card fields are shown as text: '[/red]' (Rich markup: a MarkupError traceback before)
+    and a terminal escape in a user card do not reach the terminal as markup or control."""
+    card = (Path(__file__).resolve().parents[1] / "tasks" / "vqav2_val.yaml").read_text(
+        encoding="utf-8")
+    card = (card.replace("name: vqav2_val", "name: my_vqa")
+            .replace("groups: [vqav2, vqa]", 'groups: ["[/]", "[bold]g"]')
+            .replace("split: val", 'split: "[/red]"'))
+    card = "\n".join(line for line in card.splitlines() if not line.startswith("description"))
+    card += '\ndescription: "[red]x[/blue] \\x1b[2J"\n'
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "my_vqa.yaml").write_text(card, encoding="utf-8")
+    monkeypatch.setenv("INFMLLM_EVAL_CARD_PATH", str(tmp_path))
+    for args in (["list", "tasks"], ["list", "tasks", "--details"]):
+        res = cli(*args)
+        assert res.code == 0 and "Traceback" not in res.out + res.err, res.err
+        assert "[/red]" in res.out and "\x1b[2J" not in res.out
+    assert "[/], [bold]g" in cli("list", "tasks", "--details").out
+    folder = tmp_path / "[/red]"  # a path holding markup, shown by data check
+    res = cli("data", "check", "--tasks", "my_vqa", "--file", f"questions={folder}/q.json")
+    assert res.code == 2 and "Traceback" not in res.out + res.err, res.err
+    assert "[/red]/q.json" in "".join(res.out.split())
