@@ -9,6 +9,7 @@ is taken over with a notice. A clean exit removes the file. Under torchrun only 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -126,9 +127,15 @@ def acquire(run_dir: Path) -> RunLock:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
                          | getattr(os, "O_NONBLOCK", 0), 0o644)
         except OSError as exc:
-            what = ("is a symbolic link, not the lock file of a run" if path.is_symlink()
-                    else f"cannot open the run lock ({exc.strerror or exc})")
-            raise BadInputError(f"{path}: {what}; remove it if it is not a file") from None
+            if path.is_symlink():
+                raise BadInputError(f"{path}: is a symbolic link, not the lock file of a run; "
+                                    "remove it if it is not a file") from None
+            hint = ("the run directory cannot be written: choose another --output-dir"
+                    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC,
+                                     errno.EDQUOT)
+                    else "remove it if it is not a file")
+            raise BadInputError(f"{path}: cannot open the run lock ({exc.strerror or exc}); "
+                                f"{hint}") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a device …: not ours to write
             os.close(fd)
             raise BadInputError(f"{path}: not a regular file, where the run keeps its lock; "

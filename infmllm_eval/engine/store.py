@@ -57,6 +57,14 @@ def new_run_id(model: str) -> str:
 
 def write_run_json(run_dir: Path, config: dict[str, Any], provenance: dict[str, Any]) -> None:
     """Resolved config plus everything needed to reproduce or compare the run."""
+    try:
+        _write_run_json(run_dir, config, provenance)
+    except BadInputError as exc:  # disk full, read-only …: written atomically, so unchanged
+        raise BadInputError(f"{exc}; no prediction was lost: make room (or choose another "
+                            "--output-dir) and rerun the same command") from None
+
+
+def _write_run_json(run_dir: Path, config: dict[str, Any], provenance: dict[str, Any]) -> None:
     write_json(run_dir / "run.json", {
         "run_id": run_dir.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
