@@ -125,3 +125,27 @@ def test_new_runs_started_in_one_second_get_their_own_directories(
                                              "scripted-20260101-000000-3"]
     seeds = [json.loads((Path(n) / "run.json").read_text())["config"]["seed"] for n in names]
     assert seeds == [1, 2, 1]
+
+
+def test_resume_refuses_data_that_now_asks_other_questions(cli: Cli, tmp_path: Path) -> None:
+    """Journaled predictions answer the questions of their run: data files that now ask
+    something else under the same ids are refused on resume (they were scored against the
+    new questions); annotations that only change the answers are scored afresh."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(Path(__file__).parent / "bad_inputs" / "_valid", data)
+    questions, annotations = data / "vqav2" / "questions.json", data / "vqav2" / "annotations.json"
+    args = ["run", "--model", "scripted", "--model-option", "default=yes", "--tasks", TASK,
+            "--data-root", str(data), "--file", f"{TASK}.questions={questions}",
+            "--file", f"{TASK}.annotations={annotations}", "--output-dir", str(tmp_path / "runs"),
+            "--run-name", "r"]
+    assert cli(*args).code == 0
+    annotations.write_text(annotations.read_text().replace('"answer": "', '"answer": "x'))
+    res = cli(*args)
+    assert res.code == 0, res.err
+    questions.write_text(questions.read_text().replace('"question": "', '"question": "Why '))
+    res = cli(*args)
+    assert res.code == 2 and f"the questions of task {TASK} changed" in res.err
+    res = cli("run", "--resume", str(tmp_path / "runs" / "r"))
+    assert res.code == 2 and f"the questions of task {TASK} changed" in res.err

@@ -63,7 +63,7 @@ MODEL_IDENTITY = ("adapter", "checkpoint_sha256", "prompt_style", "dtype", "arch
 
 
 def _check_resume(run_dir: Path, config: dict[str, Any], cards: dict[str, str],
-                  model: dict[str, Any]) -> None:
+                  model: dict[str, Any], inputs: dict[str, str] | None = None) -> None:
     """Refuse to resume a run whose configuration, task cards or model changed."""
     previous = read_run_json(run_dir)
     before = previous["config"]
@@ -72,6 +72,10 @@ def _check_resume(run_dir: Path, config: dict[str, Any], cards: dict[str, str],
                if k not in RESUME_FREE and config.get(k) != before.get(k)]
     changes += [f"task card {name} changed" for name, sha in cards.items()
                 if previous.get("cards", {}).get(name, sha) != sha]
+    old_inputs = previous.get("inputs_sha256", {})
+    changes += [f"the questions of task {name} changed (its data files)"
+                for name, sha in (inputs or {}).items()
+                if isinstance(old_inputs, dict) and old_inputs.get(name, sha) != sha]
     old_model = previous.get("model", {})
     changes += [f"model {k} changed" for k in MODEL_IDENTITY
                 if k in model and k in old_model and model[k] != old_model[k]]
@@ -80,6 +84,17 @@ def _check_resume(run_dir: Path, config: dict[str, Any], cards: dict[str, str],
             f"{run_dir} holds a run with a different setup ({'; '.join(changes)}); "
             "pass --new-run to start a fresh run directory"
         )
+
+
+def inputs_sha256(spec: TaskSpec, samples: list[Sample]) -> str:
+    """sha256 of what the model is asked for each sample (id, image, prompt fields): resume
+    refuses a run whose data files now ask other questions under the same ids (annotations
+    that only change the answers keep it: they are scored afresh)."""
+    digest = hashlib.sha256()
+    for s in samples:
+        row = [s.key, s.image, spec.family.request_fields(s)]
+        digest.update(json.dumps(row, sort_keys=True, default=str).encode() + b"\n")
+    return digest.hexdigest()
 
 
 # ranks take disjoint samples, and the samples of one image stay on one rank: these add up
@@ -131,24 +146,26 @@ def run_evaluation(
         raise BadInputError(f"--on-image-error {shown(config.on_image_error)}: "
                             "expected fail or skip")
     cfg = asdict(config) | {"tasks": list(config.tasks)}
+    loaded = list(zip(specs, preloaded or [load_samples(s, config.limit) for s in specs],
+                      strict=True))
     cards = {s.name: file_sha256(s.card.path) for s in specs}
     provenance = dict(model.provenance()) | dict(model_info or {})
     problem = None
     if dist.is_main:
         try:
             check_outputs(run_dir)
+            inputs = {spec.name: inputs_sha256(spec, samples) for spec, samples in loaded}
             if (run_dir / "run.json").exists():
-                _check_resume(run_dir, cfg, cards, provenance)
-            write_run_json(run_dir, cfg, {"cards": cards, "model": provenance,
-                                          "seed": config.seed, "world_size": dist.world_size})
+                _check_resume(run_dir, cfg, cards, provenance, inputs)
+            write_run_json(run_dir, cfg, {"cards": cards, "inputs_sha256": inputs,
+                                          "model": provenance, "seed": config.seed,
+                                          "world_size": dist.world_size})
         except BadInputError as exc:
             problem = str(exc)
     problem = dist.broadcast(problem)  # every rank stops on rank 0's refusal
     if problem:
         raise BadInputError(problem)
     random.seed(config.seed)
-    loaded = list(zip(specs, preloaded or [load_samples(s, config.limit) for s in specs],
-                      strict=True))
     tasks: dict[str, Any] = {}
     for spec, samples in loaded:
         journal = Journal(run_dir / "predictions" / f"{spec.name}.jsonl")
