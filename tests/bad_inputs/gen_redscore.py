@@ -24,6 +24,13 @@ def redscore_text(out: str, text: str, encoding: str = "utf-8") -> None:
     Path(out).write_bytes(text.encode(encoding))
 
 
+def redscore_replace(out: str, src: str, old: str, new: str) -> None:
+    """The text file ``src`` with the first ``old`` replaced by ``new``."""
+    text = Path(src).read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {src}"
+    Path(out).write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
 def _set(doc: Any, path: str, value: Any) -> None:
     parts = path.split("/")
     for part in parts[:-1]:
@@ -107,5 +114,5 @@ def redscore_mme_release(out: str, damage: str = "fifo") -> None:
 
 
 GENERATORS: dict[str, Callable[..., None]] = {f.__name__: f for f in (
-    redscore_text, redscore_json_set, redscore_refs_pickle, redscore_image, redscore_mmbench,
-    redscore_mme_release)}
+    redscore_text, redscore_replace, redscore_json_set, redscore_refs_pickle, redscore_image,
+    redscore_mmbench, redscore_mme_release)}
