@@ -61,9 +61,8 @@ def _check_output(output: Path | None, option: str, inputs: list[tuple[str, Path
 
 
 def _reference_inputs(names: list[str]) -> list[tuple[str, Path]]:
-    from infmllm_eval.report.reference import reference_dir
-
     from infmllm_eval.outputs import usable_paths
+    from infmllm_eval.report.reference import reference_dir
 
     found = []
     for name in names:

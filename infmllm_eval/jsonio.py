@@ -351,6 +351,12 @@ def check_unique_keys_jsonl(data: bytes, path: Path, what: str = "JSONL file") -
             pass
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, text: str | bytes) -> None:
     """Write text (UTF-8) or bytes via a temporary file in the same folder and rename: never a
     half-written file. A path that cannot be written (a folder, a parent that is a file …) is a
@@ -360,6 +366,7 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
     except OSError as exc:
         raise BadInputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:

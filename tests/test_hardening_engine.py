@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -368,3 +369,16 @@ def test_a_rank_that_starts_late_loses_and_repeats_nothing(tmp_path: Path) -> No
     assert {json.loads(line)["id"]: json.loads(line)["prediction"] for line in lines} == expected
     assert len(lines) == len(expected)
     assert not (run_dir / "run.lock").exists()
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path: Path) -> None:
+    """Run outputs are readable by colleagues as far as the umask allows (mkstemp alone would
+    leave them 0600 on a shared cluster)."""
+    from infmllm_eval.jsonio import write_json
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "m.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644

@@ -82,7 +82,7 @@ def _check_resume(run_dir: Path, config: dict[str, Any], cards: dict[str, str],
     if changes:
         raise BadInputError(
             f"{run_dir} holds a run with a different setup ({'; '.join(changes)}); "
-            "pass --new-run to start a fresh run directory"
+            "start a fresh run directory with --new-run (not with --resume)"
         )
 
 
