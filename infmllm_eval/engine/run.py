@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from infmllm_eval.adapters import ModelAdapter
 from infmllm_eval.engine.distributed import SINGLE, Dist
 from infmllm_eval.engine.generate import _stats, generate_task
@@ -90,11 +92,9 @@ def inputs_sha256(spec: TaskSpec, samples: list[Sample]) -> str:
     """sha256 of what the model is asked for each sample (id, image, prompt fields): resume
     refuses a run whose data files now ask other questions under the same ids (annotations
     that only change the answers keep it: they are scored afresh)."""
-    digest = hashlib.sha256()
-    for s in samples:
-        row = [s.key, s.image, spec.family.request_fields(s)]
-        digest.update(json.dumps(row, sort_keys=True, default=str).encode() + b"\n")
-    return digest.hexdigest()
+    rows = [[s.key, s.image, spec.family.request_fields(s)] for s in samples]
+    # one encode of the whole list (VQAv2 val: 0.05 s; a json.dumps per row took 0.6 s)
+    return hashlib.sha256(msgspec.json.encode(rows, order="sorted", enc_hook=str)).hexdigest()
 
 
 # ranks take disjoint samples, and the samples of one image stay on one rank: these add up
