@@ -147,6 +147,8 @@ def _results(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(("text", "message"), [
     ("0001.jpg\tIs it?\tYes\n", "expected image<TAB>question<TAB>answer<TAB>response"),
     ("0001.jpg\tIs it?\tMaybe\tyes\n", "line 1: the answer must be Yes or No"),
+    # calculation.py unpacks exactly four columns: a tab inside the response is unreadable
+    ("0001.jpg\tIs it?\tYes\tyes\tno\n", "line 1: more than four tab-separated columns"),
 ])
 def test_bad_result_folder(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(BadInputError, match=message):

@@ -109,6 +109,10 @@ def read_result_folder(root: Path, need_response: bool) -> list[ResultLine]:
             if len(parts) < (4 if need_response else 3):
                 raise BadInputError(f"{where}: expected image<TAB>question<TAB>answer"
                                     f"{'<TAB>response' if need_response else ''} columns")
+            if need_response and "\t" in parts[3]:  # calculation.py unpacks exactly four
+                raise BadInputError(f"{where}: more than four tab-separated columns; the "
+                                    "official eval_tool cannot read this line either: write the "
+                                    "response without tabs")
             image = parts[0].strip()
             stem = Path(image).stem
             if stem in last_line and previous != stem:  # the official tool pairs by position
