@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -15,34 +14,30 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from infmllm_eval.adapters.infmllm_options import (
+    DTYPES,
+    OPTIONS,
+    PACKAGE_PREFIX,
+    check_options,
+    device_and_dtype,
+    feature_cache_items,
+    resolve_packaged,
+    seed,
+    strict,
+)
 from infmllm_eval.cards import ModelCard
 from infmllm_eval.data.images import image_identity, load_image
 from infmllm_eval.engine.feature_cache import FeatureCache
-from infmllm_eval.errors import BadInputError, InfmllmEvalError, shown
+from infmllm_eval.errors import BadInputError, InfmllmEvalError
 from infmllm_eval.modeling import InfMLLM, InfMLLMConfig, load_weights, read_checkpoint
-from infmllm_eval.modeling.config import ATTN_IMPLEMENTATIONS
+from infmllm_eval.modeling.checkpoint import file_sha256
 from infmllm_eval.modeling.preprocess import preprocess
 from infmllm_eval.modeling.prompts import PromptStyle, get_style
 from infmllm_eval.modeling.tokenizer import TINY_TOKENIZER, SpTokenizer, load_tokenizer
 from infmllm_eval.types import GenerationConfig, Request, Response
 
-OPTIONS = {
-    "weights": "checkpoint file or folder (original .pth, safetensors, sharded index); "
-               "'package:REL' is a file shipped inside infmllm_eval",
-    "tokenizer": "folder or file of the SentencePiece tokenizer [default: the weights folder; "
-                 "'tiny' = the bundled tiny tokenizer]",
-    "init": "'random' builds seeded random weights (tiny test models only)",
-    "seed": "seed of the random init",
-    "device": "cpu, cuda, cuda:N [default: cuda when available]",
-    "dtype": "float32 or bfloat16 [default: bfloat16 on CUDA, float32 on CPU]",
-    "attn": "sdpa (default) or eager",
-    "prompt_style": "override the card's prompt style (multitask or chat)",
-    "caption_prompt": "the caption instruction of this model",
-    "strict": "'false' loads a checkpoint that does not match exactly (report in run.json)",
-    "feature_cache": "folder for an on-disk cache of visual tokens (keyed by checkpoint hash + "
-                     "preprocessing + image)",
-    "feature_cache_items": "visual tokens kept in memory (LRU) [default: 4096]",
-}
+__all__ = ["DTYPES", "OPTIONS", "PACKAGE_PREFIX", "InfMLLMAdapter", "Prepared", "SettingsError",
+           "check_options", "create", "resolve_packaged"]
 
 
 class SettingsError(InfmllmEvalError):
@@ -59,78 +54,6 @@ class Prepared:
     pixels: dict[str, Tensor]
     before: list[list[int]]
     after: list[list[int]]
-
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
-MAX_SEED = (1 << 63) - 1
-
-
-def _option_error(name: str, value: str, problem: str) -> BadInputError:
-    return BadInputError(f"--model-option {name}={shown(value)}: {problem}")
-
-
-def _device(value: str) -> torch.device:
-    """The device option: cpu, cuda, cuda:N (or mps) that exists on this machine; '' = cuda
-    when available, else cpu."""
-    if not value:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(value)
-    except (RuntimeError, ValueError, TypeError):
-        raise _option_error("device", value, "unknown device; use cpu, cuda or cuda:N") from None
-    if device.type == "cpu":
-        return device
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise _option_error("device", value, "CUDA is not available on this machine; use "
-                                "device=cpu")
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            raise _option_error("device", value, f"this machine has {count} CUDA device(s) "
-                                f"(cuda:0 to cuda:{count - 1})")
-        return device
-    if device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise _option_error("device", value, "MPS is not available on this machine; use "
-                                "device=cpu")
-        return device
-    raise _option_error("device", value, "unsupported device; use cpu, cuda or cuda:N")
-
-
-def _device_and_dtype(options: Mapping[str, str]) -> tuple[torch.device, torch.dtype]:
-    device = _device(options.get("device", ""))
-    default = "bfloat16" if device.type == "cuda" else "float32"
-    name = options.get("dtype") or default
-    if name not in DTYPES:
-        raise _option_error("dtype", name, f"expected one of {', '.join(DTYPES)}")
-    return device, DTYPES[name]
-
-
-def _integer(options: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    text = options.get(name, "")
-    if text == "":
-        return default
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise _option_error(name, text, "expected an integer") from None
-    if not low <= value <= high:
-        wanted = "a non-negative integer" if low == 0 and high >= 1 << 40 else \
-            f"an integer from {low} to {high}"
-        raise _option_error(name, text, f"expected {wanted}")
-    return value
-
-
-def _flag(options: Mapping[str, str], name: str, default: bool) -> bool:
-    text = options.get(name, "")
-    if text == "":
-        return default
-    if text.strip().lower() in TRUE:
-        return True
-    if text.strip().lower() in FALSE:
-        return False
-    raise _option_error(name, text, "expected true or false")
 
 
 def _memory_and_swap() -> int:
@@ -166,42 +89,6 @@ def _count(n: int) -> str:
     return f"about {n / 1e9:,.1f} billion" if n < 10 ** 18 else "more than 10^18"
 
 
-def check_options(card: ModelCard, options: Mapping[str, str]) -> None:
-    """Refuse unknown options and bad values before anything is loaded or built."""
-    unknown = set(options) - set(OPTIONS)
-    if unknown:
-        raise BadInputError(f"model {card.name}: unknown option(s) {', '.join(sorted(unknown))}"
-                            f" (options: {', '.join(OPTIONS)})")
-    _device_and_dtype(options)
-    _integer(options, "seed", 0, 0, MAX_SEED)
-    _integer(options, "feature_cache_items", 4096, 0, 1 << 40)
-    _flag(options, "strict", True)
-    if options.get("init", "") not in ("", "random"):
-        raise _option_error("init", options["init"], "expected 'random' (or nothing)")
-    if options.get("attn", "sdpa") not in ATTN_IMPLEMENTATIONS:
-        raise _option_error("attn", options["attn"],
-                            f"expected one of {', '.join(ATTN_IMPLEMENTATIONS)}")
-    disk = options.get("feature_cache", "")
-    try:
-        not_a_folder = bool(disk) and Path(disk).exists() and not Path(disk).is_dir()
-    except OSError as exc:
-        raise _option_error("feature_cache", disk, f"cannot be used: {exc.strerror}") from None
-    if not_a_folder:
-        raise _option_error("feature_cache", disk, "exists and is not a folder; give a folder "
-                            "for the cache")
-
-
-PACKAGE_PREFIX = "package:"
-
-
-def resolve_packaged(path: str | None) -> str | None:
-    """``package:toy/weights.safetensors`` → a file shipped inside the installed package (model
-    cards of bundled models use it, so they work after a non-editable install)."""
-    if path and path.startswith(PACKAGE_PREFIX):
-        return str(Path(__file__).resolve().parent.parent / path.removeprefix(PACKAGE_PREFIX))
-    return path
-
-
 def _tokenizer(options: Mapping[str, str], weights: str | None) -> SpTokenizer:
     choice = options.get("tokenizer", "")
     if choice == "tiny":
@@ -223,7 +110,7 @@ class InfMLLMAdapter:
         self.config = InfMLLMConfig.from_dict(dict(card.architecture), source=card.path)
         self.style: PromptStyle = get_style(options.get("prompt_style") or card.prompt_style,
                                             options.get("caption_prompt"))
-        self.device, self.dtype = _device_and_dtype(options)
+        self.device, self.dtype = device_and_dtype(options)
         self.weights = resolve_packaged(options.get("weights") or None)
         if self.weights is None and options.get("init") != "random":
             raise BadInputError(f"model {self.name}: set --model-option weights=PATH "
@@ -236,7 +123,7 @@ class InfMLLMAdapter:
         self.checkpoint_sha256 = ""
         self.model, self.load_summary = self._build(options)
         disk = options.get("feature_cache")
-        self.cache = FeatureCache(_integer(options, "feature_cache_items", 4096, 0, 1 << 40),
+        self.cache = FeatureCache(feature_cache_items(options),
                                   Path(disk) if disk else None, self._cache_namespace(),
                                   (self.config.num_visual_tokens, self.config.llm_hidden))
         self.seen: set[str] = set()
@@ -252,14 +139,13 @@ class InfMLLMAdapter:
 
     def _build(self, options: Mapping[str, str]) -> tuple[InfMLLM, str]:
         attn = options.get("attn", "sdpa")
-        torch.manual_seed(_integer(options, "seed", 0, 0, MAX_SEED))
+        torch.manual_seed(seed(options))
         model = InfMLLM(self.config, attn_implementation=attn)
         summary = "random init"
         if self.weights is not None:
-            strict = _flag(options, "strict", True)
             checkpoint = read_checkpoint(self.weights)  # hashed while it is loaded
             try:
-                report = load_weights(model, checkpoint.tensors, strict=strict,
+                report = load_weights(model, checkpoint.tensors, strict=strict(options),
                                       source=self.weights)
             except BaseException:
                 checkpoint.cancel()
@@ -281,7 +167,7 @@ class InfMLLMAdapter:
         return {"adapter": "infmllm", "prompt_style": self.style.name,
                 "checkpoint": self.weights or "random init",
                 "checkpoint_sha256": self.checkpoint_sha256,
-                "tokenizer_sha256": _file_sha256(self.tokenizer.path),
+                "tokenizer_sha256": file_sha256(self.tokenizer.path),
                 "load": self.load_summary, "tokenizer": str(self.tokenizer.path),
                 "device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."),
                 "architecture": self.config.to_dict(),
@@ -414,14 +300,6 @@ class InfMLLMAdapter:
         if gen.do_sample:
             kwargs["temperature"] = gen.temperature
         return kwargs
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def create(card: ModelCard, options: Mapping[str, str]) -> InfMLLMAdapter:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from infmllm_eval.modeling.config import InfMLLMConfig
-from infmllm_eval.modeling.loading import (
+from infmllm_eval.modeling.checkpoint import (
     Checkpoint,
-    LoadReport,
     checkpoint_sha256,
     load_state_dict,
-    load_weights,
     read_checkpoint,
 )
+from infmllm_eval.modeling.config import InfMLLMConfig
+from infmllm_eval.modeling.loading import LoadReport, load_weights
 from infmllm_eval.modeling.model import InfMLLM, default_position_ids, left_pad
 
 __all__ = [
