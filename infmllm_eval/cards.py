@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import stat
 import sys
 from dataclasses import dataclass, field
 from functools import cache
@@ -15,6 +14,7 @@ import yaml
 
 from infmllm_eval.data import LOADERS
 from infmllm_eval.errors import CardError, shown
+from infmllm_eval.jsonio import InputPolicy, open_checked
 from infmllm_eval.registry import did_you_mean
 from infmllm_eval.tasks import FAMILIES
 from infmllm_eval.types import GenerationConfig, Scalar
@@ -260,16 +260,19 @@ def _check_key(path: Path, event: Any, keys: set[str]) -> None:
 #: would be read by every command, as all cards are read)
 MAX_CARD_BYTES = 1 << 20
 
+#: a FIFO would block every command (all cards are read)
+_CARD_FILE = InputPolicy(
+    max_bytes=MAX_CARD_BYTES, pipes=False, nul=False, error=CardError,
+    not_regular="{label}: it is {kind}, not a regular file; a card is a YAML file",
+    too_large="{label}: {size} bytes; a card is a small YAML file (at most {limit} bytes)")
+
 
 def _read_yaml(path: Path) -> Any:
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):  # a FIFO would block every command
-            raise CardError(f"{path}: not a regular file; a card is a YAML file")
-        if info.st_size > MAX_CARD_BYTES:
-            raise CardError(f"{path}: {info.st_size:,} bytes; a card is a small YAML file "
-                            f"(at most {MAX_CARD_BYTES:,} bytes)")
-        text = path.read_text(encoding="utf-8")
+        fh = open_checked(path, "card", _CARD_FILE)
+        assert not isinstance(fh, bytes)  # the policy refuses pipes
+        with fh:
+            text = fh.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CardError(f"{path}: cannot read card: {exc}") from None
     try:

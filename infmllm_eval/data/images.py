@@ -7,11 +7,11 @@ import binascii
 import hashlib
 import io
 import os
-import stat
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.jsonio import InputPolicy, open_checked
 
 DATA_URI_PREFIX = "data:image/"
 
@@ -25,6 +25,14 @@ def data_uri(b64: str, kind: str = "jpeg") -> str:
 #: are at most a few MB) and above the largest image Pillow decodes at all (its
 #: MAX_IMAGE_PIXELS, ~89.5 Mpx, as uncompressed 8-bit RGBA is 358 MB); checked before reading
 MAX_IMAGE_BYTES = 512 << 20
+
+#: only a regular file (or a link to one) of at most MAX_IMAGE_BYTES; an image may start with a
+#: NUL byte (ICO, TGA, WBMP)
+_IMAGE_FILE = InputPolicy(
+    max_bytes=MAX_IMAGE_BYTES, pipes=False, nul=False,
+    not_regular="cannot read image {label}: it is {kind}, not an image file",
+    too_large="image {label}: {mb}, over the {limit_mb} MB limit for an image file "
+              "(is it an image?)")
 
 
 def image_bytes(ref: str) -> bytes:
@@ -40,27 +48,19 @@ def image_bytes(ref: str) -> bytes:
         except (binascii.Error, ValueError):
             raise BadInputError(f"embedded image {ref[:40]}…: invalid base64") from None
     try:
-        info = os.stat(ref)
-        _check_regular(ref, info)
-        fd = os.open(ref, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fh = open_checked(ref, "image", _IMAGE_FILE, label=_name(ref))
+        assert not isinstance(fh, bytes)  # the policy refuses pipes
+        with fh:
+            data = fh.read(MAX_IMAGE_BYTES + 1)
     except FileNotFoundError:
         raise BadInputError(f"image not found: {_name(ref)}") from None
     except OSError as exc:
         raise BadInputError(f"cannot read image {_name(ref)}: {exc.strerror}") from None
     except ValueError:  # a NUL byte in the name
         raise BadInputError(f"image {shown(ref)}: not a valid file name") from None
-    try:
-        _check_regular(ref, os.fstat(fd))  # the file opened is the one checked
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            data = fh.read(MAX_IMAGE_BYTES + 1)
-    except OSError as exc:
-        raise BadInputError(f"cannot read image {_name(ref)}: {exc.strerror}") from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    if len(data) > MAX_IMAGE_BYTES:
-        _check_regular(ref, None)
+    if len(data) > MAX_IMAGE_BYTES:  # it grew since it was checked
+        raise BadInputError(_IMAGE_FILE.too_large.format(label=_name(ref), mb="larger",
+                                                         limit_mb=MAX_IMAGE_BYTES >> 20))
     return data
 
 
@@ -68,20 +68,6 @@ def _name(ref: str, limit: int = 240) -> str:
     """An image path for a message: the name comes from a data file, so a very long one is
     cut in the middle (the folder and the end of the name stay readable)."""
     return ref if len(ref) <= limit else f"{ref[:limit // 2]}…{ref[-(limit // 2):]}"
-
-
-def _check_regular(ref: str, info: os.stat_result | None) -> None:
-    """Refuse what is not a regular file of at most MAX_IMAGE_BYTES (``None``: too large)."""
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        kind = ("a folder" if stat.S_ISDIR(info.st_mode) else
-                "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else
-                "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
-                "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
-        raise BadInputError(f"cannot read image {_name(ref)}: it is {kind}, not an image file")
-    if info is None or info.st_size > MAX_IMAGE_BYTES:
-        size = f"{info.st_size / (1 << 20):,.0f} MB" if info is not None else "larger"
-        raise BadInputError(f"image {_name(ref)}: {size}, over the {MAX_IMAGE_BYTES >> 20} MB "
-                            "limit for an image file (is it an image?)")
 
 
 def image_identity(ref: str) -> str:

@@ -14,13 +14,12 @@ Sample ids are ``<subtask>/<image stem>#<k>``, k = 0/1 the line of the image's q
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import NamedTuple
 
 from infmllm_eval.data.common import check_unique
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.jsonio import read_bytes
+from infmllm_eval.jsonio import InputPolicy, read_bytes
 from infmllm_eval.metrics.mme import CATEGORY, SUBTASKS
 from infmllm_eval.types import Sample, Scalar
 
@@ -49,30 +48,21 @@ def sample_id(subtask: str, stem: str, k: int) -> str:
     return f"{subtask}/{stem}#{k}"
 
 
+#: a FIFO, a device or a folder is refused where a text file is expected (a FIFO would block
+#: the read, a skipped one would drop a subtask from the score without a word)
+_MME_TEXT = InputPolicy(pipes=False, not_regular="{label}: not a regular file (it is {kind}); "
+                                                 "an MME text file is expected here")
+
+
 def _text_lines(path: Path) -> list[tuple[int, str]]:
     """(line number, text) of the non-blank lines, line ends removed."""
-    _regular(path)
     try:
-        text = read_bytes(path, "MME text file").decode("utf-8-sig")
+        text = read_bytes(path, "MME text file", _MME_TEXT).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadInputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     # line ends as the official tool's text-mode open() reads them: \n, \r\n or a lone \r
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
-
-
-def _regular(path: Path) -> None:
-    """Refuse a FIFO, a device or a folder where a text file is expected (a FIFO would block
-    the read, a skipped one would drop a subtask from the score without a word)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise BadInputError(f"MME text file not found: {path}") from None
-    except OSError as exc:
-        raise BadInputError(f"cannot read {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(mode):
-        raise BadInputError(f"{path}: not a regular file (a folder, FIFO or device); an MME "
-                            "text file is expected here")
 
 
 def _yes_no(value: str, where: str) -> str:

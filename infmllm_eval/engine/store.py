@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import platform
-import stat
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -15,7 +13,7 @@ from typing import Any
 
 from infmllm_eval import __version__
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.jsonio import decode_json, read_bytes, write_atomic, write_json
+from infmllm_eval.jsonio import InputPolicy, decode_json, read_bytes, write_atomic, write_json
 
 
 def file_sha256(path: str | Path) -> str:
@@ -84,21 +82,19 @@ def read_json_file(path: Path) -> Any:
 MAX_RUN_JSON = 64 << 20  # a run.json holds a few kilobytes; anything this big is not one
 _DAMAGED = "the run directory is damaged: pass --new-run (or fix run.json)"
 _PAIRS = ("options", "model_options", "files", "generation")
+#: reading a FIFO would wait forever
+_RUN_JSON_FILE = InputPolicy(
+    max_bytes=MAX_RUN_JSON, pipes=False,
+    not_regular="{label} is {kind}: not a regular file (a pipe, a device …); " + _DAMAGED,
+    too_large="{label}: {size} bytes, not the run.json of a run (at most {limit_mb} MB); "
+              + _DAMAGED)
 
 
 def read_run_json(run_dir: Path) -> dict[str, Any]:
     """A run directory's run.json, checked where resuming relies on it: an object whose
     ``config`` has the fields of a run's configuration with their types."""
     path = run_dir / "run.json"
-    with contextlib.suppress(OSError):  # a missing or unreadable file: read_bytes says so
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
-            raise BadInputError(f"{path}: not a regular file (a pipe, a device …); "
-                                f"{_DAMAGED}")  # reading a FIFO would wait forever
-        if info.st_size > MAX_RUN_JSON:
-            raise BadInputError(f"{path}: {info.st_size:,} bytes, not the run.json of a run "
-                                f"(at most {MAX_RUN_JSON >> 20} MB); {_DAMAGED}")
-    doc = decode_json(read_bytes(path, "run.json"), path)
+    doc = decode_json(read_bytes(path, "run.json", _RUN_JSON_FILE), path)
     if not isinstance(doc, dict):
         raise BadInputError(f"{path}: expected a JSON object, got {type(doc).__name__}; "
                             f"{_DAMAGED}")
