@@ -11,12 +11,12 @@ from typing import Any
 import msgspec
 
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.inputs import read_bytes
 from infmllm_eval.jsonio import (
     check_unique_keys_jsonl,
     decode_json,
     iter_jsonl,
     no_gc,
-    read_bytes,
 )
 
 ID_KEYS = ("id", "question_id", "questionId", "sent_id", "image_id", "index")

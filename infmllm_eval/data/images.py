@@ -11,7 +11,7 @@ import os
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.jsonio import InputPolicy, open_checked
+from infmllm_eval.inputs import InputPolicy, open_checked
 
 DATA_URI_PREFIX = "data:image/"
 

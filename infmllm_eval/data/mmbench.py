@@ -18,7 +18,7 @@ from typing import Any
 
 from infmllm_eval.data.images import data_uri
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.jsonio import open_input
+from infmllm_eval.inputs import open_input
 from infmllm_eval.metrics.choice import CIRCULAR_STRIDE, rotations
 from infmllm_eval.types import Sample, Scalar
 

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from infmllm_eval.data.common import check_unique
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.jsonio import InputPolicy, read_bytes
+from infmllm_eval.inputs import InputPolicy, read_bytes
 from infmllm_eval.metrics.mme import CATEGORY, SUBTASKS
 from infmllm_eval.types import Sample, Scalar
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.jsonio import no_gc, read_bytes
+from infmllm_eval.inputs import read_bytes
+from infmllm_eval.jsonio import no_gc
 
 
 class RefusedGlobalError(pickle.UnpicklingError):

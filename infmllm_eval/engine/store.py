@@ -13,7 +13,8 @@ from typing import Any
 
 from infmllm_eval import __version__
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.jsonio import InputPolicy, decode_json, read_bytes, write_atomic, write_json
+from infmllm_eval.inputs import InputPolicy, read_bytes
+from infmllm_eval.jsonio import decode_json, write_atomic, write_json
 
 
 def file_sha256(path: str | Path) -> str:
