@@ -34,7 +34,7 @@ from infmllm_eval.engine.feature_cache import FeatureCache
 from infmllm_eval.engine.generate import generate_task
 from infmllm_eval.engine.journal import Journal
 from infmllm_eval.engine.progress import NoProgress
-from infmllm_eval.tasks.vqa import VQA
+from infmllm_eval.families.vqa import VQA
 from infmllm_eval.taskspec import TaskSpec
 from infmllm_eval.types import GenerationConfig, Request, Sample
 

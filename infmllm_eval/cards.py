@@ -16,7 +16,7 @@ from infmllm_eval.data import LOADERS
 from infmllm_eval.errors import CardError, shown
 from infmllm_eval.inputs import InputPolicy, open_checked
 from infmllm_eval.registry import did_you_mean
-from infmllm_eval.tasks import FAMILIES
+from infmllm_eval.families import FAMILIES
 from infmllm_eval.types import GenerationConfig, Scalar
 
 CARD_PATH_ENV = "INFMLLM_EVAL_CARD_PATH"

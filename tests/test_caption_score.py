@@ -13,7 +13,7 @@ from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
 from infmllm_eval.errors import BadInputError
-from infmllm_eval.tasks.caption import CAPTION
+from infmllm_eval.families.caption import CAPTION
 from infmllm_eval.types import Sample
 from tests.conftest import CliResult
 from tests.test_caption_data import nocaps_doc, write_karpathy, write_nocaps

@@ -23,7 +23,7 @@ from infmllm_eval.data.mmbench import load_mmbench
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.metrics.mme import COGNITION, PERCEPTION, yes_no_label
 from infmllm_eval.scoring import check_samples
-from infmllm_eval.tasks.yes_no import YES_NO
+from infmllm_eval.families.yes_no import YES_NO
 from infmllm_eval.taskspec import TaskSpec, build_task
 from infmllm_eval.types import Sample
 from tests.bad_inputs.gen_scores import scores_mmbench
@@ -221,7 +221,7 @@ def test_submission_only_textvqa_card_writes_the_submission(cli: Cli, tmp_path: 
 # --- MMBench CircularEval copies --------------------------------------------------------
 
 def test_consistent_copies_load_and_an_always_a_model_scores_zero(tmp_path: Path) -> None:
-    from infmllm_eval.tasks.multiple_choice import MULTIPLE_CHOICE
+    from infmllm_eval.families.multiple_choice import MULTIPLE_CHOICE
 
     tsv = tmp_path / "mmbench.tsv"
     scores_mmbench(str(tsv), "valid")

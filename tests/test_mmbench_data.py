@@ -20,7 +20,7 @@ from PIL import Image
 from infmllm_eval.data.images import image_identity, load_image
 from infmllm_eval.data.mmbench import load_mmbench
 from infmllm_eval.errors import BadInputError
-from infmllm_eval.tasks.multiple_choice import MULTIPLE_CHOICE
+from infmllm_eval.families.multiple_choice import MULTIPLE_CHOICE
 from tests.conftest import CliResult
 
 Cli = Callable[..., CliResult]

@@ -16,7 +16,7 @@ from infmllm_eval.metrics.judge import (
     register_judge,
     unregister_judge,
 )
-from infmllm_eval.tasks.multiple_choice import MULTIPLE_CHOICE
+from infmllm_eval.families.multiple_choice import MULTIPLE_CHOICE
 from infmllm_eval.types import Sample
 from tests.conftest import CliResult
 

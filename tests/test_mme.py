@@ -13,7 +13,7 @@ from PIL import Image
 from infmllm_eval.data.mme import load_mme
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.metrics.mme import COGNITION, PERCEPTION, SUBTASKS, score_subtask, yes_no_label
-from infmllm_eval.tasks.yes_no import YES_NO
+from infmllm_eval.families.yes_no import YES_NO
 from tests.conftest import CliResult
 
 Cli = Callable[..., CliResult]

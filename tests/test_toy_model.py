@@ -106,7 +106,7 @@ def test_planted_box_parser_regression_fails_the_gate(
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps(baseline_document(load_run(good))))
     assert not run_gate(load_run(baseline), load_run(good)).failed
-    monkeypatch.setattr("infmllm_eval.tasks.grounding.parse_box", lambda text: None)
+    monkeypatch.setattr("infmllm_eval.families.grounding.parse_box", lambda text: None)
     bad, broken = evaluate(cli, tmp_path / "bad", "toy_grounding", "--limit", "30")
     assert broken["toy_grounding"]["metrics"]["acc@0.5"] == 0.0
     assert tasks["toy_grounding"]["metrics"]["acc@0.5"] > 1.0  # the gate's default tolerance

@@ -13,7 +13,7 @@ from typing import Any
 from PIL import Image
 
 from infmllm_eval.data.vqa import load_vqa
-from infmllm_eval.tasks import get_family
+from infmllm_eval.families import get_family
 from infmllm_eval.types import Sample
 
 DEMO_DATA = Path(__file__).resolve().parent.parent / "demo" / "data"

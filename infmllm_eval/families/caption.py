@@ -14,7 +14,7 @@ from typing import Any
 
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.metrics.caption import SCORERS, CaptionScorer, CaptionScores, tokenize_sets
-from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, TargetError
+from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample, TargetError
 from infmllm_eval.types import Sample
 
 CONVENTION = {

@@ -6,16 +6,16 @@ import importlib
 
 from infmllm_eval.errors import UnknownNameError
 from infmllm_eval.registry import did_you_mean
-from infmllm_eval.tasks.base import Family
+from infmllm_eval.families.base import Family
 
 # family name -> "module:attribute" holding the Family instance
 FAMILIES: dict[str, str] = {
-    "vqa": "infmllm_eval.tasks.vqa:VQA",
-    "gqa": "infmllm_eval.tasks.gqa:GQA",
-    "caption": "infmllm_eval.tasks.caption:CAPTION",
-    "grounding": "infmllm_eval.tasks.grounding:GROUNDING",
-    "yes_no": "infmllm_eval.tasks.yes_no:YES_NO",
-    "multiple_choice": "infmllm_eval.tasks.multiple_choice:MULTIPLE_CHOICE",
+    "vqa": "infmllm_eval.families.vqa:VQA",
+    "gqa": "infmllm_eval.families.gqa:GQA",
+    "caption": "infmllm_eval.families.caption:CAPTION",
+    "grounding": "infmllm_eval.families.grounding:GROUNDING",
+    "yes_no": "infmllm_eval.families.yes_no:YES_NO",
+    "multiple_choice": "infmllm_eval.families.multiple_choice:MULTIPLE_CHOICE",
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from infmllm_eval.data.mme import read_result_folder
 from infmllm_eval.metrics.mme import SUBTASKS, SubtaskScore, score_subtask, totals, yes_no_label
-from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample
+from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample
 from infmllm_eval.types import Sample
 
 # what would split a result line for the official reader (tab: columns; text-mode newlines)

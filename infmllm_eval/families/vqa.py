@@ -11,7 +11,7 @@ from typing import Any
 
 from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor, identity
 from infmllm_eval.metrics.vqa_accuracy import VQA_VARIANTS, VqaAccuracy
-from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, mean
+from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample, mean
 from infmllm_eval.types import Sample
 
 #: ScoredSample from an (id, score, prediction, extra) tuple without its Python-level __new__

@@ -7,7 +7,7 @@ from typing import Any
 
 from infmllm_eval.metrics.gqa import GQA_VARIANTS, gqa_match
 from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor
-from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
+from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
 from infmllm_eval.types import Sample
 
 

@@ -20,7 +20,7 @@ from infmllm_eval.metrics.boxes import (
     parse_box,
     to_pixels,
 )
-from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
+from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
 from infmllm_eval.types import Sample
 
 PRIMARY_THRESHOLD = 0.5

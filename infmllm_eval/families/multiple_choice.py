@@ -15,7 +15,7 @@ from typing import Any
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.metrics.choice import circular_outcomes, extract_choice
 from infmllm_eval.metrics.judge import CachedJudge, judge_names, open_judge
-from infmllm_eval.tasks.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
+from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
 from infmllm_eval.types import Sample
 
 GROUP_KEYS = ("category", "l2-category")
