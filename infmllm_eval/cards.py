@@ -14,9 +14,9 @@ import yaml
 
 from infmllm_eval.data import LOADERS
 from infmllm_eval.errors import CardError, shown
-from infmllm_eval.inputs import InputPolicy, open_checked
-from infmllm_eval.registry import did_you_mean
 from infmllm_eval.families import FAMILIES
+from infmllm_eval.inputs import InputPolicy, open_checked
+from infmllm_eval.registry import Registry, did_you_mean
 from infmllm_eval.types import GenerationConfig, Scalar
 
 CARD_PATH_ENV = "INFMLLM_EVAL_CARD_PATH"
@@ -290,10 +290,11 @@ def _read_yaml(path: Path) -> Any:
     raise _yaml_error(path, error) from None
 
 
-def _check_choice(where: str, key: str, value: str, known: dict[str, str]) -> None:
+def _check_choice(where: str, key: str, value: str, known: Registry[Any]) -> None:
     if value not in known:
+        names = known.names()
         raise CardError(f"{where}: field '{key}': unknown {key} {shown(value)}."
-                        f"{did_you_mean(value, sorted(known))} Known: {', '.join(sorted(known))}")
+                        f"{did_you_mean(value, names)} Known: {', '.join(names)}")
 
 
 def _check_name(where: str, path: Path, name: str) -> None:

@@ -148,7 +148,7 @@ def _score_outputs(spec: TaskSpec, predictions: Path, output: Path | None,
     command reads: the predictions or a data file of the task (checked before reading)."""
     from infmllm_eval.outputs import refuse_overwrite
 
-    reads_folders = hasattr(spec.family, "read_prediction_dir")  # e.g. MME's result folder
+    reads_folders = spec.family.reads_result_folder  # e.g. MME's result folder
     if output is None and (not predictions.name or (predictions.is_dir() and not reads_folders)):
         raise BadInputError(f"--predictions {predictions}: a folder; pass the predictions file "
                             "(JSONL or a JSON list)")
@@ -162,7 +162,7 @@ def _score_outputs(spec: TaskSpec, predictions: Path, output: Path | None,
         target = output or predictions.with_name(predictions.stem + ".metrics.json")
         sub = (target.with_name(target.name.removesuffix(".metrics.json").removesuffix(".json")
                                 + ".submission.json")
-               if getattr(spec.family, "always_submit", False) else None)
+               if spec.family.always_submit else None)
     inputs = [("the predictions file", predictions)] + [
         (f"the {key} file of {spec.name}", path) for key, path in spec.files.items()
         if key != "images"]  # images are not read by `score`
@@ -237,7 +237,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     The run directory is ``--run-name``, else ``<model>-<hash of the configuration>``: the
     same command finds its own run and resumes it; ``new_run`` starts a fresh, timestamped
     one."""
-    from infmllm_eval.adapters import create_adapter
+    from infmllm_eval.adapters import adapter_class, create_adapter
     from infmllm_eval.engine.distributed import from_environment
     from infmllm_eval.engine.lock import acquire
     from infmllm_eval.engine.progress import NoProgress
@@ -265,7 +265,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     name = run_name or (fresh_name(output_dir, new_run_id(model)) if new_run
                         else f"{model}-{run_identity(config)}")
     run_dir = output_dir / dist.broadcast(name)  # rank 0's clock names a new run
-    if dist.enabled and model_card.adapter == "infmllm" and "device" not in model_opts:
+    if dist.enabled and adapter_class(model_card).accepts_device and "device" not in model_opts:
         import torch
 
         if torch.cuda.is_available():

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -18,6 +18,9 @@ from infmllm_eval.jsonio import (
     iter_jsonl,
     no_gc,
 )
+
+if TYPE_CHECKING:
+    from infmllm_eval.families.base import Family
 
 ID_KEYS = ("id", "question_id", "questionId", "sent_id", "image_id", "index")
 TEXT_KEYS = ("prediction", "answer", "text", "caption", "response")
@@ -164,14 +167,12 @@ def read_predictions(path: Path) -> Predictions:
     raise BadInputError(f"{path}: unreadable predictions")  # _explain raises first
 
 
-def read_prediction_source(path: Path, family: object) -> Predictions:
+def read_prediction_source(path: Path, family: Family) -> Predictions:
     """A predictions file, or a folder in a benchmark's official result layout when the task
-    family can read one (``read_prediction_dir(path) -> {key: text}``, e.g. MME's folder of
-    ``<subtask>.txt`` files)."""
+    family reads one (``reads_result_folder``, e.g. MME's folder of ``<subtask>.txt`` files)."""
     if path.is_dir():
-        reader = getattr(family, "read_prediction_dir", None)
-        if reader is None:
+        if not family.reads_result_folder:
             raise BadInputError(f"{path} is a folder; this task reads a predictions file "
                                 "(JSONL or a JSON list)")
-        return Predictions(path, reader(path), "folder")
+        return Predictions(path, family.read_result_folder(path), "folder")
     return read_predictions(path)

@@ -7,9 +7,9 @@ from operator import itemgetter
 from typing import Any
 
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.families.base import TargetError
 from infmllm_eval.metrics.bootstrap import bootstrap_mean_ci
 from infmllm_eval.predictions import Predictions
-from infmllm_eval.families.base import TargetError
 from infmllm_eval.taskspec import TaskSpec
 from infmllm_eval.types import Sample
 

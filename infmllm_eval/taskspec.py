@@ -10,9 +10,9 @@ from pathlib import Path
 from infmllm_eval.cards import ModelCard, TaskCard, generation_with
 from infmllm_eval.data import get_loader
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.registry import did_you_mean
 from infmllm_eval.families import get_family
 from infmllm_eval.families.base import Family, resolve_options
+from infmllm_eval.registry import did_you_mean
 from infmllm_eval.types import GenerationConfig, Sample
 
 DATA_ROOT_ENV = "INFMLLM_EVAL_DATA"

@@ -18,6 +18,8 @@ from rich.progress import Task as RichTask
 from rich.table import Table
 from rich.text import Text
 
+from infmllm_eval.engine.progress import Progress
+
 out = Console()
 err = Console(stderr=True)
 
@@ -30,7 +32,7 @@ class SpeedColumn(ProgressColumn):
         return Text(f"{speed:,.1f} samples/s" if speed else "– samples/s", style="cyan")
 
 
-class RichProgress:
+class RichProgress(Progress):
     """Progress per task: bar, done/total, samples/s, elapsed and ETA (on stderr)."""
 
     def __init__(self) -> None:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from infmllm_eval.metrics.boxes import box_iou, parse_box, square_padding, to_pixels
 from infmllm_eval.families.grounding import GROUNDING
+from infmllm_eval.metrics.boxes import box_iou, parse_box, square_padding, to_pixels
 from infmllm_eval.types import Sample
 
 UNIT_SQUASH = {"box_format": "unit", "image_transform": "squash"}

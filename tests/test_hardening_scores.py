@@ -21,9 +21,9 @@ import pytest
 from infmllm_eval.catalog import resolve_task
 from infmllm_eval.data.mmbench import load_mmbench
 from infmllm_eval.errors import BadInputError
+from infmllm_eval.families.yes_no import YES_NO
 from infmllm_eval.metrics.mme import COGNITION, PERCEPTION, yes_no_label
 from infmllm_eval.scoring import check_samples
-from infmllm_eval.families.yes_no import YES_NO
 from infmllm_eval.taskspec import TaskSpec, build_task
 from infmllm_eval.types import Sample
 from tests.bad_inputs.gen_scores import scores_mmbench

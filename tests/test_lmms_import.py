@@ -227,9 +227,9 @@ def test_prompt_families() -> None:
     assert (instruction.family, instruction.fields) == ("instruction", {"text": "Why?"})
     assert (question.family, question.fields) == ("vqa", {"question": "Why?"})
     chat = get_style("chat")
-    assert (chat.render("instruction", {"text": f"Why?\n{SHORT_ANSWER}"})
-            == chat.render("vqa", {"question": "Why?"}))
-    assert get_style("multitask").render("instruction", {"text": "Why?"}).after == "Why?"
+    assert (chat.render({"text": f"Why?\n{SHORT_ANSWER}"})
+            == chat.render({"question": "Why?"}))
+    assert get_style("multitask").render({"text": "Why?"}).after == "Why?"
 
 
 def test_batches_keep_order_and_group_settings() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infmllm_eval.metrics.choice import circular_outcomes, extract_choice, rotations
 from infmllm_eval.families.multiple_choice import MULTIPLE_CHOICE
+from infmllm_eval.metrics.choice import circular_outcomes, extract_choice, rotations
 from infmllm_eval.types import Sample
 
 SHAPES = [("A", "Circle"), ("B", "Octagon"), ("C", "Triangle"), ("D", "Rectangle")]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from infmllm_eval.families.multiple_choice import MULTIPLE_CHOICE
 from infmllm_eval.metrics.judge import (
     CACHE_ENV,
     JudgeError,
@@ -16,7 +17,6 @@ from infmllm_eval.metrics.judge import (
     register_judge,
     unregister_judge,
 )
-from infmllm_eval.families.multiple_choice import MULTIPLE_CHOICE
 from infmllm_eval.types import Sample
 from tests.conftest import CliResult
 

@@ -12,8 +12,8 @@ from PIL import Image
 
 from infmllm_eval.data.mme import load_mme
 from infmllm_eval.errors import BadInputError
-from infmllm_eval.metrics.mme import COGNITION, PERCEPTION, SUBTASKS, score_subtask, yes_no_label
 from infmllm_eval.families.yes_no import YES_NO
+from infmllm_eval.metrics.mme import COGNITION, PERCEPTION, SUBTASKS, score_subtask, yes_no_label
 from tests.conftest import CliResult
 
 Cli = Callable[..., CliResult]
@@ -134,7 +134,7 @@ def test_result_folder_and_release_give_the_same_ids(tmp_path: Path) -> None:
     from_results = load_mme({"root": results}, {})
     assert [s.key for s in from_results] == [s.key for s in load_mme({"root": root}, {})]
     assert all(s.image is None for s in from_results)
-    assert set(YES_NO.read_prediction_dir(results).values()) == {"yes"}
+    assert set(YES_NO.read_result_folder(results).values()) == {"yes"}
 
 
 def _results(tmp_path: Path, text: str) -> Path:
@@ -152,7 +152,7 @@ def _results(tmp_path: Path, text: str) -> Path:
 ])
 def test_bad_result_folder(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(BadInputError, match=message):
-        YES_NO.read_prediction_dir(_results(tmp_path, text))
+        YES_NO.read_result_folder(_results(tmp_path, text))
 
 
 def test_result_folder_needs_two_lines_per_image(tmp_path: Path) -> None:

@@ -36,6 +36,6 @@ def test_infmllm_vqa(raw: str, expected: str) -> None:
 
 def test_registry_and_unknown_name() -> None:
     assert {"none", "infmllm-vqa"} <= set(POSTPROCESSORS)
-    assert get_postprocessor("infmllm-vqa") is POSTPROCESSORS["infmllm-vqa"]
+    assert get_postprocessor("infmllm-vqa") is POSTPROCESSORS.get("infmllm-vqa")
     with pytest.raises(UnknownNameError, match="infmllm-vqa"):
         get_postprocessor("lowercase")

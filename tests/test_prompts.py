@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from infmllm_eval.errors import BadInputError, UnknownNameError
-from infmllm_eval.modeling.prompts import FAMILIES, VICUNA_SYSTEM, get_style, infmllm_question
+from infmllm_eval.modeling.prompts import VICUNA_SYSTEM, get_style, infmllm_question
 from infmllm_eval.modeling.tokenizer import TINY_TOKENIZER, load_tokenizer
 from tests.conftest import ROOT
 
@@ -35,8 +35,8 @@ def snapshot() -> dict[str, Any]:
     tokenizer = load_tokenizer(TINY_TOKENIZER)
     out: dict[str, Any] = {}
     for style in ("multitask", "chat"):
-        for family in FAMILIES:
-            prompt = get_style(style).render(family, FIELDS[family])
+        for family in FIELDS:
+            prompt = get_style(style).render(FIELDS[family])
             out[f"{style}/{family}"] = {
                 "before": prompt.before, "after": prompt.after,
                 "before_ids": tokenizer.encode(prompt.before),
@@ -54,10 +54,10 @@ def test_golden_snapshots() -> None:
 
 def test_multitask_templates_follow_the_original() -> None:
     style = get_style("multitask")
-    vqa = style.render("vqa", FIELDS["vqa"])
+    vqa = style.render(FIELDS["vqa"])
     assert vqa.before == "<image>"
     assert vqa.after == "Question:what is the man holding in his hand? Short answer:"
-    assert style.render("grounding", FIELDS["grounding"]).after == \
+    assert style.render(FIELDS["grounding"]).after == \
         "<ref>the man in the red shirt</ref>"
     assert style.image_transform == "squash"
     assert infmllm_question(" ".join(["word"] * 60)).count("word") == 50
@@ -65,24 +65,26 @@ def test_multitask_templates_follow_the_original() -> None:
 
 def test_chat_templates_follow_vicuna_v1() -> None:
     style = get_style("chat")
-    vqa = style.render("vqa", FIELDS["vqa"])
+    vqa = style.render(FIELDS["vqa"])
     assert vqa.before == VICUNA_SYSTEM + " USER: "
     assert vqa.after == ('\nWhat is the man "holding" (in his hand)?\n'
                          "Answer the question using a single word or phrase. ASSISTANT:")
-    mc = style.render("multiple_choice", FIELDS["multiple_choice"]).after
+    mc = style.render(FIELDS["multiple_choice"]).after
     assert mc == ("\nLook at the left side.\nWhich shape is red?\nA. circle\nB. square\n"
                   "C. triangle\nAnswer with the option's letter from the given choices directly."
                   " ASSISTANT:")
-    no_hint = style.render("multiple_choice", {**FIELDS["multiple_choice"], "hint": ""}).after
+    no_hint = style.render({**FIELDS["multiple_choice"], "hint": ""}).after
     assert no_hint.startswith("\nWhich shape is red?")
     assert style.image_transform == "expand2square"
 
 
 def test_bad_requests() -> None:
-    with pytest.raises(UnknownNameError, match="no template for family 'vqaa'"):
-        get_style("chat").render("vqaa", {})
+    with pytest.raises(UnknownNameError, match="unknown prompt style 'chatt'"):
+        get_style("chatt")
+    with pytest.raises(BadInputError, match="carries none of text, options"):
+        get_style("chat").render({"statement": "a plug-in family's field"})
     with pytest.raises(BadInputError, match="without a text field 'question'"):
-        get_style("multitask").render("vqa", {})
+        get_style("multitask").render({"question": None})
     with pytest.raises(BadInputError, match="without options"):
-        get_style("chat").render("multiple_choice", {"question": "q"})
-    assert get_style("multitask", "Describe:").render("caption", {}).after == "Describe:"
+        get_style("chat").render({"question": "q", "options": []})
+    assert get_style("multitask", "Describe:").render({}).after == "Describe:"

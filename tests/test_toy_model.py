@@ -119,10 +119,10 @@ def test_planted_prompt_regression_drops_the_score(
         cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from infmllm_eval.modeling import prompts
 
-    style = prompts.STYLES["multitask"]
+    style = prompts.get_style("multitask")
     corrupted = prompts.PromptStyle(style.name, style.image_transform, style.caption_prompt,
-                                    lambda family, fields, caption: prompts.Prompt("<image>", ""))
-    monkeypatch.setitem(prompts.STYLES, "multitask", corrupted)
+                                    lambda fields, caption: prompts.Prompt("<image>", ""))
+    monkeypatch.setitem(prompts.PROMPT_STYLES._items, "multitask", corrupted)
     _, tasks = evaluate(cli, tmp_path, "toy_mmbench", "--limit", "30")
     assert tasks["toy_mmbench"]["metrics"]["circular_accuracy"] < 50.0
 

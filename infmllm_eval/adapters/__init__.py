@@ -1,47 +1,84 @@
-"""Model adapters: the one protocol the engine drives, and lazy lookup by a card's ``adapter``."""
+"""Model adapters: the one contract the engine drives, and lookup by a card's ``adapter``.
+
+Other packages add adapters through the ``infmllm_eval.adapters`` entry-point group; the
+value names a :class:`ModelAdapter` subclass, built by its ``from_card`` class method."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
-from typing import Protocol
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
 
 from infmllm_eval.cards import ModelCard
-from infmllm_eval.errors import UnknownNameError, shown
-from infmllm_eval.registry import did_you_mean
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.registry import Registry
 from infmllm_eval.types import Request, Response
 
 
-class ModelAdapter(Protocol):
-    """Turns requests into responses, one per request and in the same order."""
+class ModelAdapter(ABC):
+    """Turns requests into responses, one per request and in the same order.
 
-    name: str
+    ``generate`` is the one required method. The others are optional hooks with defaults:
+    the engine calls them unconditionally. An adapter that splits its work into a CPU part
+    (``prepare``, run in a worker thread on the next batch while this one computes) and a
+    device part (``run``) overlaps the two."""
 
+    name: str = ""
+    #: the adapter takes a ``device`` option: under torchrun the engine gives each rank its
+    #: own GPU (``cuda:LOCAL_RANK``) unless the user set one
+    accepts_device: bool = False
+
+    @classmethod
+    def from_card(cls, card: ModelCard, options: Mapping[str, str]) -> ModelAdapter:
+        """Build the adapter from its model card and the merged options (the card's, then
+        the user's ``--model-option``); by default ``cls(card, options)``."""
+        return cls(card, options)  # type: ignore[call-arg]
+
+    @abstractmethod
     def generate(self, requests: list[Request]) -> list[Response]:
-        ...
+        """The responses to ``requests``, in order."""
 
-    def provenance(self) -> dict[str, str]:
+    def provenance(self) -> dict[str, Any]:
         """What identifies the model's outputs (checkpoint hash, dtype ...) for run.json."""
-        ...
+        return {"adapter": type(self).__name__}
+
+    def request_cost(self, request: Request) -> int:
+        """A request's prompt length, or any cost: the engine batches requests of similar
+        cost together (all 0: the order is kept)."""
+        return 0
+
+    def prepare(self, requests: list[Request]) -> Any:
+        """CPU work for a batch (image decoding, tokenisation); safe in a worker thread."""
+        return requests
+
+    def run(self, prepared: Any) -> list[Response]:
+        """The responses to a prepared batch."""
+        return self.generate(prepared)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for metrics.json (ViT forwards, cache hits ...)."""
+        return {}
 
 
-AdapterFactory = Callable[[ModelCard, Mapping[str, str]], ModelAdapter]
+ADAPTERS: Registry[type[ModelAdapter]] = Registry("adapter", "infmllm_eval.adapters")
+ADAPTERS.lazy("scripted", "infmllm_eval.adapters.scripted:ScriptedAdapter")
+ADAPTERS.lazy("infmllm", "infmllm_eval.adapters.infmllm:InfMLLMAdapter")
 
-# adapter name -> "module:factory"
-ADAPTERS: dict[str, str] = {
-    "scripted": "infmllm_eval.adapters.scripted:create",
-    "infmllm": "infmllm_eval.adapters.infmllm:create",
-}
+
+def adapter_class(card: ModelCard) -> type[ModelAdapter]:
+    """The adapter class a model card names (its capabilities are readable before it is
+    built)."""
+    try:
+        cls = ADAPTERS.get(card.adapter)
+    except BadInputError as exc:
+        raise type(exc)(f"{card.path}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, ModelAdapter)):
+        raise BadInputError(f"{card.path}: adapter {card.adapter!r} is not a ModelAdapter "
+                            "subclass (see infmllm_eval.adapters)")
+    return cls
 
 
 def create_adapter(card: ModelCard, options: Mapping[str, str]) -> ModelAdapter:
     """Build the adapter a model card names, with the card's options overridden by the user's."""
-    if card.adapter not in ADAPTERS:
-        raise UnknownNameError(
-            f"{card.path}: unknown adapter {shown(card.adapter)}."
-            f"{did_you_mean(card.adapter, sorted(ADAPTERS))}"
-        )
-    module, func = ADAPTERS[card.adapter].split(":")
-    factory: AdapterFactory = getattr(importlib.import_module(module), func)
     merged = {k: str(v) for k, v in card.options.items()} | dict(options)
-    return factory(card, merged)
+    return adapter_class(card).from_card(card, merged)

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from infmllm_eval.adapters import ModelAdapter
 from infmllm_eval.adapters.infmllm_options import (
     DTYPES,
     OPTIONS,
@@ -37,7 +38,7 @@ from infmllm_eval.modeling.tokenizer import TINY_TOKENIZER, SpTokenizer, load_to
 from infmllm_eval.types import GenerationConfig, Request, Response
 
 __all__ = ["DTYPES", "OPTIONS", "PACKAGE_PREFIX", "InfMLLMAdapter", "Prepared", "SettingsError",
-           "check_options", "create", "resolve_packaged"]
+           "check_options", "resolve_packaged"]
 
 
 class SettingsError(InfmllmEvalError):
@@ -101,8 +102,10 @@ def _tokenizer(options: Mapping[str, str], weights: str | None) -> SpTokenizer:
     raise BadInputError("no tokenizer: set --model-option tokenizer=DIR (or weights=DIR)")
 
 
-class InfMLLMAdapter:
+class InfMLLMAdapter(ModelAdapter):
     """Runs the native InfMLLM implementation; requests are rendered by the card's style."""
+
+    accepts_device = True
 
     def __init__(self, card: ModelCard, options: Mapping[str, str]) -> None:
         check_options(card, options)
@@ -177,7 +180,7 @@ class InfMLLMAdapter:
 
     def request_cost(self, req: Request) -> int:
         """Prompt length in tokens: the engine sorts by it so batches pad little."""
-        return len(self.tokenizer.encode(self.style.render(req.family, req.fields).after))
+        return len(self.tokenizer.encode(self.style.render(req.fields).after))
 
     def prepare(self, requests: list[Request]) -> Prepared:
         """CPU work, safe in a worker thread: decode and preprocess the images that are not
@@ -191,7 +194,7 @@ class InfMLLMAdapter:
             keys.append(key)
             if key not in self.cache and key not in pixels:
                 pixels[key] = preprocess(load_image(req.image), size, transform)
-        prompts = [self.style.render(r.family, r.fields) for r in requests]
+        prompts = [self.style.render(r.fields) for r in requests]
         return Prepared(list(requests), keys, pixels,
                         [self.tokenizer.encode(p.before) for p in prompts],
                         [self.tokenizer.encode(p.after) for p in prompts])
@@ -300,11 +303,6 @@ class InfMLLMAdapter:
         if gen.do_sample:
             kwargs["temperature"] = gen.temperature
         return kwargs
-
-
-def create(card: ModelCard, options: Mapping[str, str]) -> InfMLLMAdapter:
-    """Adapter factory registered as 'infmllm'."""
-    return InfMLLMAdapter(card, options)
 
 
 def _warn_non_finite(model: torch.nn.Module, weights: Path | str, dtype: torch.dtype) -> None:

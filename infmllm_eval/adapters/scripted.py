@@ -6,7 +6,9 @@ import hashlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from infmllm_eval.adapters import ModelAdapter
 from infmllm_eval.cards import ModelCard
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.predictions import read_predictions
@@ -15,7 +17,7 @@ from infmllm_eval.types import Request, Response
 MAX_DELAY = 3600.0  # seconds per call: a test stand-in for a slow model, not a sleep forever
 
 
-class ScriptedAdapter:
+class ScriptedAdapter(ModelAdapter):
     """Answers each request with the text saved for its id.
 
     ``answers`` maps sample keys to texts; ``default`` (when not None) answers unknown keys,
@@ -47,9 +49,14 @@ class ScriptedAdapter:
             out.append(Response(req.key, text))
         return out
 
-    def provenance(self) -> dict[str, str]:
+    def provenance(self) -> dict[str, Any]:
         digest = hashlib.sha256(repr(sorted(self.answers.items())).encode()).hexdigest()
         return {"adapter": "scripted", "answers": self.source, "answers_sha256": digest}
+
+    @classmethod
+    def from_card(cls, card: ModelCard, options: Mapping[str, str]) -> ScriptedAdapter:
+        """See :func:`create`."""
+        return create(card, options)
 
 
 def _answer_files(path: Path) -> list[Path]:
@@ -62,9 +69,10 @@ def _answer_files(path: Path) -> list[Path]:
 
 
 def create(card: ModelCard, options: Mapping[str, str]) -> ScriptedAdapter:
-    """Options: ``answers`` (a predictions file, or a folder of ``*.jsonl`` files such as a
-    run's predictions/), ``default`` (the answer for ids not found), ``delay`` (seconds per
-    call, to stand in for a slow model in tests)."""
+    """The adapter of a ``scripted`` model card. Options: ``answers`` (a predictions file,
+    or a folder of ``*.jsonl`` files such as a run's predictions/), ``default`` (the answer
+    for ids not found), ``delay`` (seconds per call, to stand in for a slow model in
+    tests)."""
     unknown = set(options) - {"answers", "default", "delay"}
     if unknown:
         raise BadInputError(f"model {card.name}: unknown option(s) {', '.join(sorted(unknown))} "

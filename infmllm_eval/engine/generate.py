@@ -35,13 +35,11 @@ def generate_task(
     ids = {s.key: s.id for s in todo}
     requests = [Request(s.key, s.image, spec.family.name, spec.family.request_fields(s),
                         spec.generation) for s in todo]
-    cost = getattr(model, "request_cost", None)
-    batches = plan_batches(requests, batch_size, cost, window=8 * batch_size)
-    prepare = getattr(model, "prepare", None)
-    before = _stats(model)
+    batches = plan_batches(requests, batch_size, model.request_cost, window=8 * batch_size)
+    before = model.stats()
     started, produced, tokens = time.perf_counter(), 0, 0
     try:
-        for batch, prepared in prefetched(batches, _guarded(prepare)):
+        for batch, prepared in prefetched(batches, _guarded(model.prepare)):
             responses, errors = _answer(model, batch, prepared, on_image_error, spec.name)
             if [r.key for r in responses] != [r.key for r in batch]:
                 raise BadInputError(f"model {model.name} returned responses that do not match "
@@ -51,13 +49,11 @@ def generate_task(
             tokens += sum(r.tokens for r in responses)
             progress.advance(len(batch))
     except BaseException:  # an error or Ctrl-C: take the bar down before the message
-        abort = getattr(progress, "abort", None)
-        if abort is not None:
-            abort()
+        progress.abort()
         raise
     progress.finish()
     wall = time.perf_counter() - started
-    after = _stats(model)
+    after = model.stats()
     return {"generated": produced, "resumed": len(samples) - everything,
             "wall_s": round(wall, 3),
             "samples_per_s": round(produced / wall, 2) if wall > 0 and produced else None,
@@ -107,12 +103,10 @@ def _plan(samples: list[Sample], journal: Journal, dist: Dist,
     return [by_key[k] for k in mine], int(plan["resumed"]), bool(plan["torn"])
 
 
-def _guarded(prepare: Callable[[list[Request]], Any] | None) -> Callable[[list[Request]], Any]:
+def _guarded(prepare: Callable[[list[Request]], Any]) -> Callable[[list[Request]], Any]:
     """The model's CPU-side preparation, with a bad input captured instead of raised (so the
     batch can be retried one request at a time to find the sample)."""
     def run(batch: list[Request]) -> Any:
-        if prepare is None:
-            return batch
         try:
             return prepare(batch)
         except BadInputError as exc:
@@ -127,10 +121,7 @@ def _answer(model: ModelAdapter, batch: list[Request], prepared: Any, on_error: 
     ``skip`` it is answered with '' and its error (scored wrong, listed in metrics.json)."""
     if not isinstance(prepared, BadInputError):
         try:
-            runner = getattr(model, "run", None)
-            if runner is not None and prepared is not batch:
-                return list(runner(prepared)), {}
-            return model.generate(batch), {}
+            return list(model.run(prepared)), {}
         except BadInputError:
             pass
     responses, errors = [], {}
@@ -145,10 +136,3 @@ def _answer(model: ModelAdapter, batch: list[Request], prepared: Any, on_error: 
             responses.append(Response(req.key, ""))
             errors[req.key] = str(exc)
     return responses, errors
-
-
-def _stats(model: ModelAdapter) -> dict[str, Any]:
-    stats = getattr(model, "stats", None)
-    return dict(stats()) if stats else {}
-
-

@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import sys
-from typing import Protocol
 
 
-class Progress(Protocol):
-    """What the run loop reports; the CLI draws it with rich, tests may record it."""
-
-    def start(self, task: str, total: int, done: int) -> None: ...
-
-    def advance(self, count: int) -> None: ...
-
-    def finish(self) -> None: ...
-
-
-class NoProgress:
-    """Reports nothing."""
+class Progress:
+    """What the run loop reports; this base reports nothing. The CLI draws it with rich,
+    tests may record it."""
 
     def start(self, task: str, total: int, done: int) -> None:
-        return None
+        """A task starts: ``total`` samples, ``done`` of them journaled already."""
 
     def advance(self, count: int) -> None:
-        return None
+        """``count`` more samples are answered."""
 
     def finish(self) -> None:
-        return None
+        """The task's generation is complete."""
+
+    def abort(self) -> None:
+        """An error or Ctrl-C stops the task: take the display down before the message."""
+
+
+NoProgress = Progress
 
 
 def notice(message: str) -> None:

@@ -13,7 +13,7 @@ import msgspec
 
 from infmllm_eval.adapters import ModelAdapter
 from infmllm_eval.engine.distributed import SINGLE, Dist
-from infmllm_eval.engine.generate import _stats, generate_task
+from infmllm_eval.engine.generate import generate_task
 from infmllm_eval.engine.journal import Journal
 from infmllm_eval.engine.progress import NoProgress, Progress
 from infmllm_eval.engine.store import (
@@ -127,7 +127,7 @@ def score_run_task(spec: TaskSpec, samples: list[Sample], journal: Journal,
                 "n_missing": len(missing), "variant": dict(spec.options)}
     entry = score_task(spec, samples, preds, missing=missing)
     entry["failed"] = {"count": len(journal.failed), "errors": dict(journal.failed)}
-    if getattr(spec.family, "always_submit", False):  # e.g. captions: official result file too
+    if spec.family.always_submit:  # e.g. MMBench: the official submission file too
         path = run_dir / "submissions" / f"{spec.name}.json"
         write_json(path, spec.family.submission(samples, preds, spec.options))
         entry["submission_file"] = str(path.relative_to(run_dir))
@@ -180,7 +180,7 @@ def run_evaluation(
         dist.barrier()
     if not dist.is_main:
         return {"run_id": run_dir.name, "model": config.model, "tasks": {}}
-    metrics = {"run_id": run_dir.name, "model": config.model, "engine": _stats(model),
+    metrics = {"run_id": run_dir.name, "model": config.model, "engine": model.stats(),
                "tasks": tasks}
     write_results(run_dir, metrics)
     return metrics

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.registry import did_you_mean
@@ -50,29 +52,101 @@ class FamilyScores:
     ci_units: list[float] | None = None
 
 
-class Family(Protocol):
-    """A task family (vqa, gqa, caption ...): model-agnostic prompts and official scoring."""
+HIGHER, LOWER, NO_DIRECTION = "higher", "lower", "none"
+#: how a metric is made from the samples: ``mean`` of per-unit scores (a bootstrap interval
+#: applies), ``ratio`` of counts (precision, a yes-ratio), ``sum`` of sub-scores (MME's
+#: perception), ``corpus`` (a corpus statistic such as BLEU), ``count`` (parse failures)
+AGGREGATES = ("mean", "ratio", "sum", "corpus", "count")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric a family produces: its name (``accuracy``; a trailing ``*`` declares a set,
+    ``accuracy_*`` for one per answer type), which way is better (higher, lower, or none for
+    a diagnostic such as a yes-ratio) and how it aggregates."""
 
     name: str
-    options: tuple[OptionSpec, ...]
+    better: str = HIGHER
+    aggregate: str = "mean"
+    help: str = ""
 
+    def __post_init__(self) -> None:
+        if self.better not in (HIGHER, LOWER, NO_DIRECTION):
+            raise ValueError(f"metric {self.name}: better={self.better!r}: expected "
+                             f"{HIGHER}, {LOWER} or {NO_DIRECTION}")
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"metric {self.name}: aggregate={self.aggregate!r}: expected one "
+                             f"of {', '.join(AGGREGATES)}")
+
+    def matches(self, name: str) -> bool:
+        """Whether ``name`` is this metric (or one of its set)."""
+        if self.name.endswith("*"):
+            return name.startswith(self.name[:-1]) and len(name) > len(self.name) - 1
+        return name == self.name
+
+    @property
+    def bootstrap(self) -> bool:
+        """Whether a bootstrap interval of the mean applies."""
+        return self.aggregate == "mean"
+
+
+class Family(ABC):
+    """A task family (vqa, gqa, caption ...): model-agnostic prompt fields and official
+    scoring. Subclasses set the class fields and implement ``request_fields`` and ``score``;
+    the optional capabilities are fields with defaults, never probed."""
+
+    name: str = ""
+    #: scoring options a card, a model card's task_options or ``--option`` may set
+    options: tuple[OptionSpec, ...] = ()
+    #: every metric ``score`` can produce (see ``metric_specs`` for option-dependent sets)
+    metrics: tuple[MetricSpec, ...] = ()
+    #: the metric a card names when it does not choose
+    primary_metric: str = ""
+    #: also write the official submission file next to the metrics of a scored run
+    always_submit: bool = False
+    #: ``score --predictions FOLDER`` reads the benchmark's own result folder
+    reads_result_folder: bool = False
+    #: the per-sample field grouping rows into the primary metric's units (MMBench's
+    #: CircularEval: a question of several passes); None: a unit is a sample
+    unit_key: str | None = None
+
+    @abstractmethod
     def request_fields(self, sample: Sample) -> dict[str, Any]:
         """The fields a prompt style renders (question, expression, options ...)."""
-        ...
 
+    @abstractmethod
     def score(
         self, samples: list[Sample], predictions: Mapping[str, str | None],
         options: Mapping[str, str],
     ) -> FamilyScores:
         """Score every sample; a None prediction (missing) scores as wrong."""
-        ...
 
     def submission(
         self, samples: list[Sample], predictions: Mapping[str, str | None],
         options: Mapping[str, str],
     ) -> Any:
-        """The benchmark's official submission object (for splits without public answers)."""
-        ...
+        """The benchmark's official submission object (for splits without public answers);
+        by default one ``{"id", "prediction"}`` row per sample."""
+        return [{"id": s.id, "prediction": predictions.get(s.key) or ""} for s in samples]
+
+    def read_result_folder(self, path: Path) -> dict[str, str]:
+        """Responses by sample key from the benchmark's result folder (when
+        ``reads_result_folder``)."""
+        raise BadInputError(f"{path}: a folder; the {self.name} family reads a predictions "
+                            "file (JSONL or a JSON list)")
+
+    def metric_specs(self, options: Mapping[str, str]) -> tuple[MetricSpec, ...]:
+        """The metrics ``score`` produces with these options (by default all of them)."""
+        return self.metrics
+
+    def metric(self, name: str, options: Mapping[str, str] | None = None) -> MetricSpec | None:
+        """The declaration of metric ``name`` (None when the family does not produce it)."""
+        specs = self.metric_specs(options or self.default_options())
+        return next((m for m in specs if m.matches(name)), None)
+
+    def default_options(self) -> dict[str, str]:
+        """Every option at its default."""
+        return {o.name: o.default for o in self.options}
 
 
 def resolve_options(

@@ -13,8 +13,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.families.base import (
+    Family,
+    FamilyScores,
+    MetricSpec,
+    OptionSpec,
+    ScoredSample,
+    TargetError,
+)
 from infmllm_eval.metrics.caption import SCORERS, CaptionScorer, CaptionScores, tokenize_sets
-from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample, TargetError
 from infmllm_eval.types import Sample
 
 CONVENTION = {
@@ -79,10 +86,20 @@ def _per_sample(samples: list[Sample], predictions: Mapping[str, str | None],
             for i, sample in enumerate(samples)]
 
 
-class CaptionFamily:
+class CaptionFamily(Family):
     """BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (primary) and SPICE through pycocoevalcap."""
 
     name = "caption"
+    metrics = (
+        MetricSpec("CIDEr", help="CIDEr-D, the mean of the per-image scores"),
+        MetricSpec("CIDEr_*", help="CIDEr-D per NoCaps domain"),
+        MetricSpec("SPICE", help="SPICE, the mean of the per-image F-scores"),
+        MetricSpec("SPICE_*", help="SPICE per NoCaps domain"),
+        MetricSpec("Bleu_*", aggregate="corpus", help="BLEU-1..4 over the corpus"),
+        MetricSpec("METEOR", aggregate="corpus", help="METEOR 1.5 over the corpus"),
+        MetricSpec("ROUGE_L", help="ROUGE-L, the mean of the per-image scores"),
+    )
+    primary_metric = "CIDEr"
     always_submit = True  # the official result file is written next to every scoring
     options = (
         OptionSpec("spice", "auto", ("auto", "off"),

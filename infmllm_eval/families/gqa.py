@@ -5,21 +5,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from infmllm_eval.families.base import (
+    Family,
+    FamilyScores,
+    MetricSpec,
+    OptionSpec,
+    ScoredSample,
+    mean,
+    means_by_meta,
+)
 from infmllm_eval.metrics.gqa import GQA_VARIANTS, gqa_match
 from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor
-from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
 from infmllm_eval.types import Sample
 
 
-class GqaFamily:
+class GqaFamily(Family):
     """Official exact match (or LLaVA's lower-case/trailing-period variant), per type."""
 
     name = "gqa"
+    metrics = (MetricSpec("accuracy", help="exact-match accuracy"),
+               MetricSpec("accuracy_*", help="accuracy per answer type (binary, open)"))
+    primary_metric = "accuracy"
     options = (
         OptionSpec("match", "official", GQA_VARIANTS,
                    "official: eval.py exact match; llava: lower-case and strip a trailing "
                    "period first"),
-        OptionSpec("postprocess", "none", tuple(POSTPROCESSORS),
+        OptionSpec("postprocess", "none", tuple(POSTPROCESSORS.names()),
                    "cleaning of the raw model text before matching"),
     )
 

@@ -11,6 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from infmllm_eval.families.base import (
+    Family,
+    FamilyScores,
+    MetricSpec,
+    OptionSpec,
+    ScoredSample,
+    mean,
+    means_by_meta,
+)
 from infmllm_eval.metrics.boxes import (
     ACC_THRESHOLDS,
     BOX_FORMATS,
@@ -20,7 +29,6 @@ from infmllm_eval.metrics.boxes import (
     parse_box,
     to_pixels,
 )
-from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
 from infmllm_eval.types import Sample
 
 PRIMARY_THRESHOLD = 0.5
@@ -39,10 +47,13 @@ def _acc_name(threshold: float) -> str:
     return f"acc@{threshold}"
 
 
-class GroundingFamily:
+class GroundingFamily(Family):
     """Acc@0.5 (primary), Acc@0.3/0.7/0.9 and mean IoU, all in percent."""
 
     name = "grounding"
+    metrics = (MetricSpec("acc@*", help="% of expressions whose box has IoU >= the threshold"),
+               MetricSpec("mean_iou", help="mean IoU (percent); a miss counts 0"))
+    primary_metric = "acc@0.5"
     options = (
         OptionSpec("box_format", "unit", BOX_FORMATS,
                    "coordinate space of the model's boxes: unit (0-1), thousand (0-1000) or "

@@ -13,9 +13,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from infmllm_eval.errors import BadInputError
+from infmllm_eval.families.base import (
+    Family,
+    FamilyScores,
+    MetricSpec,
+    OptionSpec,
+    ScoredSample,
+    mean,
+    means_by_meta,
+)
 from infmllm_eval.metrics.choice import circular_outcomes, extract_choice
 from infmllm_eval.metrics.judge import CachedJudge, judge_names, open_judge
-from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample, mean, means_by_meta
 from infmllm_eval.types import Sample
 
 GROUP_KEYS = ("category", "l2-category")
@@ -64,14 +72,19 @@ def _circular_breakdown(samples: list[Sample], scored: list[ScoredSample],
     return groups, out
 
 
-class MultipleChoiceFamily:
+class MultipleChoiceFamily(Family):
     """Rule-based choice extraction (never a random letter), CircularEval over the passes."""
 
     name = "multiple_choice"
+    metrics = (MetricSpec("circular_accuracy",
+                          help="% of questions whose every pass picks the right option"),
+               MetricSpec("single_pass_accuracy", help="% right over the first passes"))
+    primary_metric = "circular_accuracy"
+    unit_key = "group"  # the passes of a question form one unit of circular_accuracy
     always_submit = True  # the official submission file is written next to the metrics
 
-    @property
-    def options(self) -> tuple[OptionSpec, ...]:
+    @property  # computed: judges may be installed after import
+    def options(self) -> tuple[OptionSpec, ...]:  # type: ignore[override]
         """The judge choice lists the judges installed now (see metrics.judge)."""
         return (OptionSpec("judge", "none", ("none", *judge_names()),
                            "plug-in judge for answers the rules cannot resolve (cached; "

@@ -9,25 +9,35 @@ from itertools import repeat
 from operator import add, itemgetter
 from typing import Any
 
+from infmllm_eval.families.base import (
+    Family,
+    FamilyScores,
+    MetricSpec,
+    OptionSpec,
+    ScoredSample,
+    mean,
+)
 from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor, identity
 from infmllm_eval.metrics.vqa_accuracy import VQA_VARIANTS, VqaAccuracy
-from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample, mean
 from infmllm_eval.types import Sample
 
 #: ScoredSample from an (id, score, prediction, extra) tuple without its Python-level __new__
 _scored = partial(tuple.__new__, ScoredSample)
 
 
-class VqaFamily:
+class VqaFamily(Family):
     """Scores with one of the named answer normalisations; the variant is recorded."""
 
     name = "vqa"
+    metrics = (MetricSpec("accuracy", help="VQA accuracy: min(#humans giving the answer / 3, 1)"),
+               MetricSpec("accuracy_*", help="accuracy per answer type (yes/no, number, other)"))
+    primary_metric = "accuracy"
     options = (
         OptionSpec("normalization", "always", VQA_VARIANTS,
                    "answer normalisation: official-current (vqaEval.py 2021), official-2017 "
                    "(older vqaEval.py, as copied by LAVIS), always (original InfMLLM "
                    "vqa_metric.py), evalai (EvalAI processor: TextVQA/m4c)"),
-        OptionSpec("postprocess", "none", tuple(POSTPROCESSORS),
+        OptionSpec("postprocess", "none", tuple(POSTPROCESSORS.names()),
                    "cleaning of the raw model text before scoring (infmllm-vqa: the original "
                    "InfMLLM answer cut)"),
     )

@@ -7,24 +7,29 @@ from pathlib import Path
 from typing import Any
 
 from infmllm_eval.data.mme import read_result_folder
+from infmllm_eval.families.base import Family, FamilyScores, MetricSpec, OptionSpec, ScoredSample
 from infmllm_eval.metrics.mme import SUBTASKS, SubtaskScore, score_subtask, totals, yes_no_label
-from infmllm_eval.families.base import FamilyScores, OptionSpec, ScoredSample
 from infmllm_eval.types import Sample
 
 # what would split a result line for the official reader (tab: columns; text-mode newlines)
 _LINE_SAFE = str.maketrans(dict.fromkeys("\t\r\n", " "))
 
 
-class YesNoFamily:
+class YesNoFamily(Family):
     """MME scoring exactly as the official eval_tool; "other" answers are wrong and counted."""
 
     name = "yes_no"
     options: tuple[OptionSpec, ...] = ()
+    metrics = (MetricSpec("perception", aggregate="sum", help="sum of the perception scores"),
+               MetricSpec("cognition", aggregate="sum", help="sum of the cognition scores"),
+               MetricSpec("total", aggregate="sum", help="perception + cognition"))
+    primary_metric = "perception"
+    reads_result_folder = True
 
     def request_fields(self, sample: Sample) -> dict[str, Any]:
         return {"question": sample.fields["question"]}
 
-    def read_prediction_dir(self, path: Path) -> dict[str, str]:
+    def read_result_folder(self, path: Path) -> dict[str, str]:
         """Responses of an official result folder (``<subtask>.txt``, four columns) by id;
         a line answers the sample of its subtask and image, in the order of the image's
         lines (the order of the image's question file)."""

@@ -15,13 +15,12 @@ import json
 import os
 import re
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol
 
-from infmllm_eval.errors import InfmllmEvalError, UnknownNameError
+from infmllm_eval.errors import InfmllmEvalError
 from infmllm_eval.jsonio import read_json, write_json
-from infmllm_eval.registry import did_you_mean
+from infmllm_eval.registry import Registry
 
 ENTRY_POINT_GROUP = "infmllm_eval.judges"
 CACHE_ENV = "INFMLLM_EVAL_JUDGE_CACHE"
@@ -40,7 +39,7 @@ class Judge(Protocol):
 
 
 JudgeFactory = Callable[[], Judge]
-_REGISTERED: dict[str, JudgeFactory] = {}
+JUDGES: Registry[JudgeFactory] = Registry("judge", ENTRY_POINT_GROUP)
 
 
 class JudgeError(InfmllmEvalError):
@@ -48,30 +47,25 @@ class JudgeError(InfmllmEvalError):
 
 
 def register_judge(name: str, factory: JudgeFactory) -> None:
-    """Make ``factory`` available as ``--option judge=NAME``."""
-    _REGISTERED[name] = factory
+    """Make ``factory`` available as ``--option judge=NAME`` (replacing one of that name)."""
+    JUDGES.remove(name)
+    JUDGES.add(name, factory)
 
 
 def unregister_judge(name: str) -> None:
     """Forget a judge registered with :func:`register_judge`."""
-    _REGISTERED.pop(name, None)
+    JUDGES.remove(name)
 
 
 def judge_names() -> tuple[str, ...]:
     """Registered and installed (entry point) judge names, sorted."""
-    installed = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return tuple(sorted(set(_REGISTERED) | installed))
+    JUDGES.refresh()  # a judge may have been installed since
+    return tuple(JUDGES.names())
 
 
 def create_judge(name: str) -> Judge:
     """A new judge by name."""
-    if name in _REGISTERED:
-        return _REGISTERED[name]()
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name:
-            factory: JudgeFactory = ep.load()
-            return factory()
-    raise UnknownNameError(f"unknown judge {name!r}.{did_you_mean(name, list(judge_names()))}")
+    return JUDGES.get(name)()
 
 
 def cache_dir() -> Path:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from infmllm_eval.errors import UnknownNameError
+from infmllm_eval.registry import Registry
 
 _INFMLLM_STOP: Final[re.Pattern[str]] = re.compile("Question|Answer|Short")
 
@@ -27,17 +27,14 @@ def infmllm_vqa(text: str) -> str:
     return head.partition(", ")[0].strip()
 
 
-POSTPROCESSORS: Final[dict[str, Callable[[str], str]]] = {
-    "none": identity,
-    "infmllm-vqa": infmllm_vqa,
-}
+#: other packages add post-processors (``str -> str``) through the
+#: ``infmllm_eval.postprocessors`` entry-point group
+POSTPROCESSORS: Final[Registry[Callable[[str], str]]] = Registry(
+    "post-processor", "infmllm_eval.postprocessors")
+POSTPROCESSORS.add("none", identity)
+POSTPROCESSORS.add("infmllm-vqa", infmllm_vqa)
 
 
 def get_postprocessor(name: str) -> Callable[[str], str]:
     """The post-processor registered as ``name``."""
-    try:
-        return POSTPROCESSORS[name]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown post-processor {name!r}; valid: {', '.join(POSTPROCESSORS)}"
-        ) from None
+    return POSTPROCESSORS.get(name)

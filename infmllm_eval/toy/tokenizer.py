@@ -67,13 +67,13 @@ def corpus(n: int = 4000, seed: int = 0) -> str:
         name = CORPUS_FAMILIES[i % len(CORPUS_FAMILIES)]
         if name == "select":
             question, answer = _select_question(scene, rng)
-            family, fields = "vqa", {"question": question}
+            _family, fields = "vqa", {"question": question}
         elif name == "grounding":
             expression, answer = _grounding_request(scene, rng)
-            family, fields = "grounding", {"expression": expression}
+            _family, fields = "grounding", {"expression": expression}
         else:
-            family, fields, answer = MAKERS[name](scene, rng)[0]
-        prompt = style.render(family, fields)
+            _family, fields, answer = MAKERS[name](scene, rng)[0]
+        prompt = style.render(fields)
         lines.append(f"{prompt.before} {prompt.after} {answer}")
     return "\n".join(lines) + "\n" + CORPUS  # the generic tiny tokenizer's text as well
 

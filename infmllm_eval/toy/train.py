@@ -187,8 +187,8 @@ class Batcher:
             visual = self.model.encode_images(pixels(self.model, self.style,
                                                      [s for s, _ in items]))
         seqs, labels, spans = [], [], []
-        for (_, (family, fields, answer)), tokens in zip(items, visual, strict=True):
-            prompt = self.style.render(family, fields)
+        for (_, (_family, fields, answer)), tokens in zip(items, visual, strict=True):
+            prompt = self.style.render(fields)
             before, after = self.tok.encode(prompt.before), self.tok.encode(prompt.after)
             prefix = self.model.assemble_multitask(before, tokens, after)
             target = [*self.tok.encode(answer), self.tok.eos_id]
