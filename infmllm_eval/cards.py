@@ -303,6 +303,21 @@ def _check_name(where: str, path: Path, name: str) -> None:
                         f"{shown(path.stem)}")
 
 
+def _check_primary_metric(where: str, family_name: str, primary: str,
+                          options: dict[str, Scalar]) -> None:
+    """Refuse a primary metric the family does not produce with the card's options (before
+    any generation: a typo would otherwise lose a whole run)."""
+    from infmllm_eval.families import get_family
+
+    family = get_family(family_name)
+    resolved = family.default_options() | {k: str(v) for k, v in options.items()}
+    if family.metric(primary, resolved) is None:
+        known = [m.name for m in family.metric_specs(resolved)]
+        raise CardError(f"{where}: field 'primary_metric': {shown(primary)} is not a metric of "
+                        f"the {family_name} family with this card's options."
+                        f"{did_you_mean(primary, known)} It gives: {', '.join(known)}")
+
+
 def load_task_card(path: Path) -> TaskCard:
     """Read and validate one task card."""
     where = str(path)
@@ -316,11 +331,13 @@ def load_task_card(path: Path) -> TaskCard:
     groups = raw.get("groups", [])
     if not all(isinstance(g, str) for g in groups):
         raise CardError(f"{where}: field 'groups': expected a list of names")
+    options = _scalar_map(where, "options", raw.get("options", {}))
+    _check_primary_metric(where, raw["family"], raw["primary_metric"], options)
     return TaskCard(
         name=raw["name"], family=raw["family"], loader=raw["loader"], split=raw["split"],
         size=raw["size"], primary_metric=raw["primary_metric"],
         files=_relative_files(where, raw["files"]), description=raw.get("description", ""),
-        groups=tuple(groups), options=_scalar_map(where, "options", raw.get("options", {})),
+        groups=tuple(groups), options=options,
         loader_args=_scalar_map(where, "loader_args", raw.get("loader_args", {})),
         generation=_generation(where, raw.get("generation", {})),
         submission_only=raw.get("submission_only", False), source=raw.get("source", ""),

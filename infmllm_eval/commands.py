@@ -15,7 +15,13 @@ from infmllm_eval.errors import BadInputError, InfmllmEvalError, shown
 from infmllm_eval.jsonio import no_gc, write_json
 from infmllm_eval.predictions import read_prediction_source
 from infmllm_eval.registry import did_you_mean
-from infmllm_eval.scoring import check_ids, check_samples, score_task
+from infmllm_eval.scoring import (
+    check_ids,
+    check_samples,
+    score_task,
+    submission_entry,
+    write_submission,
+)
 from infmllm_eval.taskspec import (
     TaskSpec,
     build_task,
@@ -194,17 +200,14 @@ def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[s
     missing = check_ids(spec, samples, preds)
     texts = preds.text
     if card.submission_only:
-        write_json(target, spec.family.submission(samples, texts, spec.options))
-        entry = {"submission": str(target), "n_samples": len(samples),
-                 "n_missing": len(missing), "variant": dict(spec.options)}
-        return entry, target
+        return submission_entry(spec, samples, texts, target, str(target), missing), target
     entry = score_task(spec, samples, texts, missing=missing, partial=allow_partial)
     if sub is not None:
         entry["submission_file"] = str(sub)
     write_json(target, {"task": task, "predictions": str(predictions), **entry})
     if sub is not None:
         try:
-            write_json(sub, spec.family.submission(samples, texts, spec.options))
+            write_submission(spec, samples, texts, sub)
         except BadInputError:
             target.unlink(missing_ok=True)  # no partial output: both files or neither
             raise

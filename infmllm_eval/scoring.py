@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.families.base import TargetError
+from infmllm_eval.families.base import TargetError, recorded_variant
+from infmllm_eval.jsonio import write_json
 from infmllm_eval.metrics.bootstrap import bootstrap_mean_ci
 from infmllm_eval.predictions import Predictions
 from infmllm_eval.taskspec import TaskSpec
@@ -96,13 +98,17 @@ def score_task(
             f"{spec.card.path}: primary_metric {shown(primary)} is not produced by the "
             f"{spec.family.name} family (it gives {', '.join(result.metrics)})"
         )
-    units = result.ci_units if result.ci_units is not None else [r.score for r in result.per_sample]
-    ci = bootstrap_mean_ci(units)
+    declared = spec.family.metric(primary, spec.options)
+    ci = None
+    if declared is None or declared.bootstrap:  # only a mean of units has an interval
+        units = (result.ci_units if result.ci_units is not None
+                 else [r.score for r in result.per_sample])
+        ci = bootstrap_mean_ci(units)
     entry: dict[str, Any] = {
         "family": spec.family.name,
         "primary_metric": primary,
         "metrics": result.metrics,
-        "variant": dict(spec.options),
+        "variant": recorded_variant(spec.family, spec.options),
         "n_samples": len(samples),
         "n_scored": len(scored_samples),
         "n_missing": len(missing),
@@ -119,3 +125,19 @@ def score_task(
             for r in result.per_sample
         ]
     return entry
+
+
+def write_submission(spec: TaskSpec, samples: list[Sample],
+                     predictions: Mapping[str, str | None], path: Path) -> None:
+    """Write the task's official submission file (``run`` and ``score`` alike)."""
+    write_json(path, spec.family.submission(samples, predictions, spec.options))
+
+
+def submission_entry(spec: TaskSpec, samples: list[Sample],
+                     predictions: Mapping[str, str | None], path: Path, recorded: str,
+                     missing: list[str]) -> dict[str, Any]:
+    """A submission-only task: write its submission file; the metrics entry that names it
+    (as ``recorded``)."""
+    write_submission(spec, samples, predictions, path)
+    return {"submission": recorded, "n_samples": len(samples), "n_missing": len(missing),
+            "variant": recorded_variant(spec.family, spec.options)}

@@ -64,7 +64,7 @@ PREDICTIONS = {"0": "B", "1": "It has eight sides.", "2": "Hard to say.", "3": "
 
 
 def test_judge_is_off_by_default(asked: list[str]) -> None:
-    assert {o.name: o.default for o in MULTIPLE_CHOICE.options} == {"judge": "none"}
+    assert {o.name: o.default for o in MULTIPLE_CHOICE.options}["judge"] == "none"
     result = MULTIPLE_CHOICE.score(_samples(), PREDICTIONS, {"judge": "none"})
     assert result.parse_failures == 3 and asked == []
     assert result.metrics["circular_accuracy"] == 25.0

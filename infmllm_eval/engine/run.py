@@ -24,8 +24,7 @@ from infmllm_eval.engine.store import (
     write_run_json,
 )
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.jsonio import write_json
-from infmllm_eval.scoring import score_task
+from infmllm_eval.scoring import score_task, submission_entry, write_submission
 from infmllm_eval.taskspec import TaskSpec, load_samples
 from infmllm_eval.types import Sample
 
@@ -120,16 +119,14 @@ def score_run_task(spec: TaskSpec, samples: list[Sample], journal: Journal,
     """Score a task from what its journal holds (or write its submission file)."""
     preds: dict[str, str | None] = dict(journal.read())
     missing = [s.key for s in samples if s.key not in preds]
+    path = run_dir / "submissions" / f"{spec.name}.json"
     if spec.card.submission_only:
-        path = run_dir / "submissions" / f"{spec.name}.json"
-        write_json(path, spec.family.submission(samples, preds, spec.options))
-        return {"submission": str(path.relative_to(run_dir)), "n_samples": len(samples),
-                "n_missing": len(missing), "variant": dict(spec.options)}
+        return submission_entry(spec, samples, preds, path, str(path.relative_to(run_dir)),
+                                missing)
     entry = score_task(spec, samples, preds, missing=missing)
     entry["failed"] = {"count": len(journal.failed), "errors": dict(journal.failed)}
     if spec.family.always_submit:  # e.g. MMBench: the official submission file too
-        path = run_dir / "submissions" / f"{spec.name}.json"
-        write_json(path, spec.family.submission(samples, preds, spec.options))
+        write_submission(spec, samples, preds, path)
         entry["submission_file"] = str(path.relative_to(run_dir))
     return entry
 

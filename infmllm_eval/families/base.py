@@ -26,6 +26,10 @@ class OptionSpec:
     default: str
     choices: tuple[str, ...]
     help: str
+    #: False for an option added after runs were recorded whose default reproduces the
+    #: earlier scoring: it enters the recorded variant only when set otherwise, so earlier
+    #: metrics files, baselines and reports stay comparable
+    record_default: bool = True
 
 
 class ScoredSample(NamedTuple):
@@ -147,6 +151,13 @@ class Family(ABC):
     def default_options(self) -> dict[str, str]:
         """Every option at its default."""
         return {o.name: o.default for o in self.options}
+
+
+def recorded_variant(family: Family, options: Mapping[str, str]) -> dict[str, str]:
+    """The scoring options a metrics file records as the task's variant."""
+    specs = {o.name: o for o in family.options}
+    return {k: v for k, v in options.items()
+            if k not in specs or specs[k].record_default or v != specs[k].default}
 
 
 def resolve_options(

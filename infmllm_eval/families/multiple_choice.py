@@ -1,15 +1,18 @@
-"""Multiple choice (MMBench): choice extraction by rules, CircularEval, per-category results.
+"""Multiple choice: choice extraction by a named rule, CircularEval on or off, per-category
+results.
 
-Circular accuracy (primary) = % of questions whose every pass picks the right option; the
-passes of a question share ``index % 1,000,000``. Single-pass accuracy = % right over the
-rows with index < 1,000,000. A per-row score is that row's correctness (0/100); the bootstrap
-interval of the primary metric resamples questions. Unresolved answers are wrong and counted
-(``parse_failures``); an optional judge plug-in may resolve them first (see metrics.judge).
+With ``circular=on`` (MMBench): circular accuracy (primary) = % of questions whose every pass
+picks the right option (the passes of a question share ``meta["group"]``; MMBench's loader
+sets it to ``index % 1,000,000``); single-pass accuracy = % right over the first passes
+(``meta["pass"] == 0``); the bootstrap interval resamples questions. With ``circular=off``:
+accuracy = % of rows right, each row a question of its own. A per-row score is that row's
+correctness (0/100). Unresolved answers are wrong and counted (``parse_failures``); an
+optional judge plug-in may resolve them first (see metrics.judge).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from infmllm_eval.errors import BadInputError
@@ -27,19 +30,32 @@ from infmllm_eval.metrics.judge import CachedJudge, judge_names, open_judge
 from infmllm_eval.types import Sample
 
 GROUP_KEYS = ("category", "l2-category")
+#: answer -> option letter rules, by the name a card's ``extraction`` option gives
+EXTRACTORS: dict[str, Callable[[str, list[tuple[str, str]]], str | None]] = {
+    "mmbench": extract_choice,
+}
 
 
 def _options(sample: Sample) -> list[tuple[str, str]]:
     return [(str(letter), str(text)) for letter, text in sample.fields["options"]]
 
 
+def _group(sample: Sample) -> Any:
+    return sample.meta.get("group", sample.id)
+
+
+def _pass(sample: Sample) -> int:
+    return int(sample.meta.get("pass", 0))
+
+
 def _choose(sample: Sample, raw: str | None, judge: CachedJudge | None,
+            extract: Callable[[str, list[tuple[str, str]]], str | None],
             ) -> tuple[str | None, str]:
     """(letter, how it was found): how is rule, judge, unresolved or missing."""
     if raw is None:
         return None, "missing"
     options = _options(sample)
-    choice = extract_choice(raw, options)
+    choice = extract(raw, options)
     if choice is not None:
         return choice, "rule"
     if judge is not None:
@@ -53,11 +69,11 @@ def _circular_breakdown(samples: list[Sample], scored: list[ScoredSample],
                         ) -> tuple[dict[int, bool], dict[str, dict[str, float]]]:
     """Per-question outcomes, and circular accuracy per category and l2-category."""
     groups = circular_outcomes(
-        (s.meta["group"], r.score > 0) for s, r in zip(samples, scored, strict=True))
+        (_group(s), r.score > 0) for s, r in zip(samples, scored, strict=True))
     meta: dict[int, dict[str, Any]] = {}
     for s in samples:
-        if s.meta["group"] not in meta or s.meta["pass"] == 0:
-            meta[s.meta["group"]] = s.meta
+        if _group(s) not in meta or _pass(s) == 0:
+            meta[_group(s)] = s.meta
     out: dict[str, dict[str, float]] = {}
     for key in GROUP_KEYS:
         sums: dict[str, list[float]] = {}
@@ -73,14 +89,17 @@ def _circular_breakdown(samples: list[Sample], scored: list[ScoredSample],
 
 
 class MultipleChoiceFamily(Family):
-    """Rule-based choice extraction (never a random letter), CircularEval over the passes."""
+    """Rule-based choice extraction (never a random letter), CircularEval over the passes
+    when ``circular=on``."""
 
     name = "multiple_choice"
     metrics = (MetricSpec("circular_accuracy",
                           help="% of questions whose every pass picks the right option"),
-               MetricSpec("single_pass_accuracy", help="% right over the first passes"))
+               MetricSpec("single_pass_accuracy", help="% right over the first passes"),
+               MetricSpec("accuracy", help="% of rows right (circular=off)"))
     primary_metric = "circular_accuracy"
-    unit_key = "group"  # the passes of a question form one unit of circular_accuracy
+    unit_key = "group"  # circular=on: the passes of a question form one unit (rows without
+    # the field, as with circular=off, are units of their own)
     always_submit = True  # the official submission file is written next to the metrics
 
     @property  # computed: judges may be installed after import
@@ -88,7 +107,17 @@ class MultipleChoiceFamily(Family):
         """The judge choice lists the judges installed now (see metrics.judge)."""
         return (OptionSpec("judge", "none", ("none", *judge_names()),
                            "plug-in judge for answers the rules cannot resolve (cached; "
-                           "none: unresolved answers are wrong)"),)
+                           "none: unresolved answers are wrong)"),
+                OptionSpec("circular", "on", ("on", "off"),
+                           "on: CircularEval over the passes of each question (MMBench); "
+                           "off: every row is a question of its own", record_default=False),
+                OptionSpec("extraction", "mmbench", tuple(EXTRACTORS),
+                           "the rules that find the option an answer picks (mmbench: see "
+                           "infmllm_eval.metrics.choice)", record_default=False))
+
+    def metric_specs(self, options: Mapping[str, str]) -> tuple[MetricSpec, ...]:
+        circular = options.get("circular", "on") == "on"
+        return tuple(m for m in self.metrics if (m.name == "accuracy") != circular)
 
     def request_fields(self, sample: Sample) -> dict[str, Any]:
         return {"question": sample.fields["question"], "hint": sample.fields["hint"],
@@ -99,24 +128,33 @@ class MultipleChoiceFamily(Family):
         options: Mapping[str, str],
     ) -> FamilyScores:
         if any(s.targets is None for s in samples):
-            raise BadInputError("this MMBench file has no answer column: it can only be "
-                                "submitted (set submission_only in the task card)")
+            raise BadInputError("this file has no answers (MMBench: no answer column): it can "
+                                "only be submitted (set submission_only in the task card)")
         judge = open_judge(options.get("judge", "none"))
+        extract = EXTRACTORS[options.get("extraction", "mmbench")]
+        circular = options.get("circular", "on") == "on"
         scored: list[ScoredSample] = []
         counts = {"rule": 0, "judge": 0, "unresolved": 0, "missing": 0}
         try:
             for s in samples:
                 raw = predictions.get(s.key)
-                choice, how = _choose(s, raw, judge)
+                choice, how = _choose(s, raw, judge, extract)
                 counts[how] += 1
+                extra: dict[str, Any] = {"choice": choice, "resolved_by": how}
+                if circular:
+                    extra |= {"group": _group(s), "pass": _pass(s)}
                 scored.append(ScoredSample(s.id, 100.0 if choice == s.targets else 0.0, raw,
-                                           {"choice": choice, "resolved_by": how,
-                                            "group": s.meta["group"], "pass": s.meta["pass"]}))
+                                           extra))
         finally:
             if judge is not None:
                 judge.save()
+        if not circular:
+            breakdown = means_by_meta(samples, scored, GROUP_KEYS)
+            breakdown["counts"] = {"questions": len(samples), "rows": len(samples), **counts}
+            return FamilyScores({"accuracy": mean(r.score for r in scored)}, breakdown,
+                                scored, parse_failures=counts["unresolved"])
         groups, breakdown = _circular_breakdown(samples, scored)
-        first = [i for i, s in enumerate(samples) if s.meta["pass"] == 0]
+        first = [i for i, s in enumerate(samples) if _pass(s) == 0]
         single = means_by_meta([samples[i] for i in first], [scored[i] for i in first],
                                GROUP_KEYS)
         breakdown.update({f"{key}_single_pass": value for key, value in single.items()})
