@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw
 from infmllm_eval.adapters.infmllm import InfMLLMAdapter
 from infmllm_eval.adapters.scripted import ScriptedAdapter
 from infmllm_eval.cards import ModelCard, TaskCard
-from infmllm_eval.engine.feature_cache import FeatureCache
+from infmllm_eval.engine.feature_cache import FeatureCache, ImageFeatures
 from infmllm_eval.engine.generate import generate_task
 from infmllm_eval.engine.journal import Journal
 from infmllm_eval.engine.progress import NoProgress
@@ -81,15 +81,14 @@ def part_model(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                      architecture=dict(ARCH))  # type: ignore[arg-type]
     model = InfMLLMAdapter(card, {"init": "random", "tokenizer": "tiny", "device": "cpu"})
     model.generate([Request("w", str(images[0]), "vqa", {"question": "warm up"}, gen)])
-    model.cache = FeatureCache()
-    model.vit_forwards, model.compute_s, model.seen = 0, 0.0, set()
+    model.features, model.compute_s = ImageFeatures(FeatureCache()), 0.0
     journal = Journal(tmp / "engine.jsonl")
     started = time.perf_counter()
     figures = generate_task(spec(gen), data, model, journal, args.batch, NoProgress())
     engine_wall = time.perf_counter() - started
     engine_out = journal.read()
-    model.cache = FeatureCache(max_items=0)  # naive: no reuse
-    naive_out, compute_before = {}, model.compute_s
+    model.features.cache = FeatureCache(max_items=0)  # naive: no reuse
+    naive_out, compute_before = {}, model.stats()["compute_s"]
     started = time.perf_counter()
     for s in data[:args.naive]:
         req = Request(s.key, s.image, "vqa", dict(s.fields), gen)

@@ -103,9 +103,9 @@ def test_oom_halves_and_retries_without_losing_requests(tiny: InfMLLMAdapter,
         return real(seqs, gen)
 
     monkeypatch.setattr(tiny, "_lm_generate", flaky)
-    tiny.max_batch = 1 << 30
+    tiny.halving.max_batch = 1 << 30
     assert [r.text for r in tiny.generate(reqs)] == expected
-    assert sizes[:3] == [8, 4, 2] and tiny.max_batch == 2
+    assert sizes[:3] == [8, 4, 2] and tiny.halving.max_batch == 2
     sizes.clear()
     tiny.generate(reqs)
     assert set(sizes) == {2}  # later batches are cut to what fitted, no more failures
@@ -116,7 +116,7 @@ def test_oom_halves_and_retries_without_losing_requests(tiny: InfMLLMAdapter,
     monkeypatch.setattr(tiny, "_lm_generate", always)
     with pytest.raises(BadInputError, match="does not fit in memory"):
         tiny.generate(reqs[:1])
-    tiny.max_batch = 1 << 30
+    tiny.halving.max_batch = 1 << 30
 
 
 def test_each_image_through_the_vit_once(tiny: InfMLLMAdapter) -> None:
@@ -136,7 +136,7 @@ def test_cache_smaller_than_a_batch(tiny: InfMLLMAdapter) -> None:
     assert isinstance(small, InfMLLMAdapter)
     reqs = many_requests(6, 1)  # 6 distinct images, a cache of 1
     assert [r.text for r in small.generate(reqs)] == [r.text for r in tiny.generate(reqs)]
-    assert len(small.cache) == 1
+    assert len(small.features.cache) == 1
 
 
 def test_run_records_engine_counters(cli: Callable[..., CliResult], tmp_path: Path) -> None:

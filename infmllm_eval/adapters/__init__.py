@@ -21,7 +21,15 @@ class ModelAdapter(ABC):
     ``generate`` is the one required method. The others are optional hooks with defaults:
     the engine calls them unconditionally. An adapter that splits its work into a CPU part
     (``prepare``, run in a worker thread on the next batch while this one computes) and a
-    device part (``run``) overlaps the two."""
+    device part (``run``) overlaps the two.
+
+    Engine services for any adapter: ``engine.oom.BatchHalving`` (halve a batch that runs
+    out of memory, remember the size that fitted), ``engine.feature_cache.ImageFeatures``
+    (each image's features computed once, LRU/disk-cached, counted for ``stats``)::
+
+        self.halving, self.features = BatchHalving(self.name, device), ImageFeatures(FeatureCache())
+        outputs = self.halving.run(items, self._forward)  # one output per item, in order
+        feats = self.features.lookup(image_keys, self._encode)  # _encode(missing keys)"""
 
     name: str = ""
     #: the adapter takes a ``device`` option: under torchrun the engine gives each rank its

@@ -28,7 +28,8 @@ from infmllm_eval.adapters.infmllm_options import (
 )
 from infmllm_eval.cards import ModelCard
 from infmllm_eval.data.images import image_identity, load_image
-from infmllm_eval.engine.feature_cache import FeatureCache
+from infmllm_eval.engine.feature_cache import FeatureCache, ImageFeatures
+from infmllm_eval.engine.oom import BatchHalving
 from infmllm_eval.errors import BadInputError, InfmllmEvalError
 from infmllm_eval.modeling import InfMLLM, InfMLLMConfig, load_weights, read_checkpoint
 from infmllm_eval.modeling.checkpoint import file_sha256
@@ -126,13 +127,12 @@ class InfMLLMAdapter(ModelAdapter):
         self.checkpoint_sha256 = ""
         self.model, self.load_summary = self._build(options)
         disk = options.get("feature_cache")
-        self.cache = FeatureCache(feature_cache_items(options),
-                                  Path(disk) if disk else None, self._cache_namespace(),
-                                  (self.config.num_visual_tokens, self.config.llm_hidden))
-        self.seen: set[str] = set()
-        self.vit_forwards = self.generated_tokens = 0
-        self.compute_s = 0.0
-        self.max_batch = 1 << 30
+        self.features = ImageFeatures(FeatureCache(
+            feature_cache_items(options), Path(disk) if disk else None, self._cache_namespace(),
+            (self.config.num_visual_tokens, self.config.llm_hidden)))
+        self.halving = BatchHalving(self.name, self.device)
+        self.generated_tokens = 0
+        self.compute_s = 0.0  # generation; the image features count their own time
         self.stop_ids = {self.tokenizer.eos_id, self.tokenizer.pad_id}
 
     def _cache_namespace(self) -> str:
@@ -192,7 +192,7 @@ class InfMLLMAdapter(ModelAdapter):
                 raise BadInputError(f"request {req.key}: InfMLLM needs an image")
             key = image_identity(req.image)
             keys.append(key)
-            if key not in self.cache and key not in pixels:
+            if key not in self.features and key not in pixels:
                 pixels[key] = preprocess(load_image(req.image), size, transform)
         prompts = [self.style.render(r.fields) for r in requests]
         return Prepared(list(requests), keys, pixels,
@@ -202,27 +202,18 @@ class InfMLLMAdapter(ModelAdapter):
     @torch.inference_mode()
     def visual_tokens(self, prepared: Prepared) -> list[Tensor]:
         """Tokens per request: each image through ViT + pool-adapter once (LRU-cached)."""
-        local: dict[str, Tensor] = {}
-        for key in dict.fromkeys(prepared.keys):
-            cached = self.cache.get(key)
-            if cached is not None:
-                local[key] = cached
-        missing = [k for k in dict.fromkeys(prepared.keys) if k not in local]
-        self.seen.update(prepared.keys)
-        if missing:
-            refs = dict(zip(prepared.keys, prepared.requests, strict=True))
-            size, transform = self.config.image_size, self.style.image_transform
-            batch = torch.stack([prepared.pixels[k] if k in prepared.pixels else
-                                 preprocess(load_image(refs[k].image or ""), size, transform)
-                                 for k in missing])
-            started = time.perf_counter()
-            tokens = self.model.encode_images(batch.to(self.device, self.dtype))
-            self.compute_s += time.perf_counter() - started
-            self.vit_forwards += len(missing)
-            for key, value in zip(missing, tokens, strict=True):
-                self.cache.put(key, value)  # the cache may be smaller than one batch:
-                local[key] = value          # this batch keeps its own tokens regardless
-        return [local[k] for k in prepared.keys]
+        return self.features.lookup(prepared.keys, lambda missing: self._encode(prepared,
+                                                                                 missing))
+
+    def _encode(self, prepared: Prepared, missing: list[str]) -> list[Tensor]:
+        """Visual tokens of the images ``missing`` (decoded again if evicted since
+        ``prepare``), in one ViT batch."""
+        refs = dict(zip(prepared.keys, prepared.requests, strict=True))
+        size, transform = self.config.image_size, self.style.image_transform
+        batch = torch.stack([prepared.pixels[k] if k in prepared.pixels else
+                             preprocess(load_image(refs[k].image or ""), size, transform)
+                             for k in missing])
+        return list(self.model.encode_images(batch.to(self.device, self.dtype)))
 
     @torch.inference_mode()
     def run(self, prepared: Prepared) -> list[Response]:
@@ -253,19 +244,7 @@ class InfMLLMAdapter(ModelAdapter):
     def _generate_rows(self, seqs: list[Tensor], gen: GenerationConfig) -> list[list[int]]:
         """Generated ids per sequence; a batch that runs out of GPU memory is halved and
         retried (nothing is lost), and later batches are cut to the size that fitted."""
-        if len(seqs) > self.max_batch:
-            head, tail = seqs[:self.max_batch], seqs[self.max_batch:]
-            return self._generate_rows(head, gen) + self._generate_rows(tail, gen)
-        try:
-            return self._lm_generate(seqs, gen)
-        except torch.OutOfMemoryError:
-            if len(seqs) == 1:
-                raise BadInputError(f"model {self.name}: one request does not fit in memory "
-                                    "(lower max_new_tokens or use a smaller dtype)") from None
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            self.max_batch = max(1, len(seqs) // 2)
-            return self._generate_rows(seqs, gen)
+        return self.halving.run(seqs, lambda chunk: self._lm_generate(chunk, gen))
 
     def _lm_generate(self, seqs: list[Tensor], gen: GenerationConfig) -> list[list[int]]:
         embeds, mask = self.model.left_pad(seqs)

@@ -1,4 +1,5 @@
-"""A bounded LRU of pooled vision features, optionally spilled to disk."""
+"""A bounded LRU of pooled vision features, optionally spilled to disk, and the per-image
+feature service adapters build on it (each image computed once, counted for metrics.json)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import hashlib
 import os
 import pickle
 import sys
+import time
 import warnings
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -128,3 +132,49 @@ class FeatureCache:
         self._items.move_to_end(key)
         while len(self._items) > self.max_items:
             self._items.popitem(last=False)
+
+
+class ImageFeatures:
+    """Features per image key, each unique image computed once: an engine service for any
+    adapter with a vision encoder. ``lookup`` serves what ``cache`` holds and computes the
+    missing unique keys in one call; it counts those computations (``forwards``), the
+    distinct keys asked for (``seen``) and the seconds spent computing (``compute_s``)."""
+
+    def __init__(self, cache: FeatureCache) -> None:
+        self.cache = cache
+        self.seen: set[str] = set()
+        self.forwards = 0
+        self.compute_s = 0.0
+
+    def __contains__(self, key: str) -> bool:
+        """Whether ``key`` is in memory now (an adapter need not decode its image)."""
+        return key in self.cache
+
+    def lookup(self, keys: Sequence[str],
+               compute_missing: Callable[[list[str]], Sequence[Tensor]]) -> list[Tensor]:
+        """The features of each key, in order; ``compute_missing(keys)`` gets the unique keys
+        not cached, in first-seen order, and returns their features in that order."""
+        found: dict[str, Tensor] = {}
+        unique = list(dict.fromkeys(keys))
+        for key in unique:
+            cached = self.cache.get(key)
+            if cached is not None:
+                found[key] = cached
+        missing = [k for k in unique if k not in found]
+        self.seen.update(unique)
+        if missing:
+            started = time.perf_counter()
+            values = compute_missing(missing)
+            self.compute_s += time.perf_counter() - started
+            if len(values) != len(missing):
+                raise ValueError(f"{len(values)} features computed for {len(missing)} images")
+            self.forwards += len(missing)
+            for key, value in zip(missing, values, strict=True):
+                self.cache.put(key, value)  # the cache may be smaller than one batch:
+                found[key] = value          # this batch keeps its own features regardless
+        return [found[k] for k in keys]
+
+    def stats(self) -> dict[str, Any]:
+        """The counters under the names metrics.json uses (summed over ranks by the engine)."""
+        return {"vit_forwards": self.forwards, "unique_images": len(self.seen),
+                "feature_cache_hits": self.cache.hits}
