@@ -368,9 +368,30 @@ def builtin_card_root() -> Path:
     return Path(__file__).resolve().parent / "_cards"
 
 
+#: a plug-in package ships cards in ``<folder>/tasks`` and ``<folder>/models``, naming the
+#: folder's package in this entry-point group, e.g. ``my_plugin = "my_plugin.cards"``
+CARDS_GROUP = "infmllm_eval.cards"
+
+
+def plugin_card_roots() -> list[Path]:
+    """The card folders installed packages declare (``infmllm_eval.cards`` entry points)."""
+    import importlib.util
+    from importlib.metadata import entry_points
+
+    roots = []
+    for ep in sorted(entry_points(group=CARDS_GROUP), key=lambda e: e.name):
+        spec = importlib.util.find_spec(ep.value.partition(":")[0])
+        if spec is None or not spec.submodule_search_locations:
+            raise CardError(f"card plug-in {ep.name!r}: {ep.value!r} is not a package folder "
+                            f"(entry point group {CARDS_GROUP})")
+        roots.append(Path(next(iter(spec.submodule_search_locations))))
+    return roots
+
+
 def card_dirs(kind: str) -> list[Path]:
-    """Folders searched for cards of ``kind`` ('tasks' or 'models'), built-ins first."""
-    roots = [builtin_card_root()]
+    """Folders searched for cards of ``kind`` ('tasks' or 'models'): built-ins, then those of
+    installed plug-ins, then $INFMLLM_EVAL_CARD_PATH."""
+    roots = [builtin_card_root(), *plugin_card_roots()]
     extra = os.environ.get(CARD_PATH_ENV, "")
     roots += [Path(p) for p in extra.split(os.pathsep) if p]
     return [r / kind for r in roots if (r / kind).is_dir()]

@@ -22,7 +22,7 @@ app = typer.Typer(
     help="Evaluate InfMLLM and similar multimodal LLMs on standard vision-language benchmarks.",
     no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
 )
-list_app = typer.Typer(help="List the registered tasks or models.", no_args_is_help=True)
+list_app = typer.Typer(help="List the registered tasks, models or plug-ins.", no_args_is_help=True)
 data_app = typer.Typer(help="Inspect benchmark data on disk.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
 app.add_typer(data_app, name="data")
@@ -86,6 +86,15 @@ def list_models() -> None:
     out.print(_table("Models", model_rows()))
 
 
+@list_app.command("plugins")
+def list_plugins() -> None:
+    """Every task family, loader, model adapter, prompt style, post-processor and judge, and
+    where it comes from (built in, or an installed package's entry point)."""
+    from infmllm_eval.commands import plugin_rows
+
+    out.print(_table("Plug-ins", plugin_rows()))
+
+
 @data_app.command("check")
 def data_check(
     data_root: DataRoot = None,
@@ -139,9 +148,10 @@ def run(
     tasks: Annotated[list[str] | None, typer.Option(
         "--tasks", help="Tasks or groups, comma-separated, e.g. refcoco,vqav2.")] = None,
     data_root: DataRoot = None,
-    batch_size: Annotated[str, typer.Option(
-        "--batch-size", help="Requests per model call, or 'auto': start at 64 and halve "
-        "(keeping the batch) whenever the GPU runs out of memory.")] = "8",
+    batch_size: Annotated[str | None, typer.Option(
+        "--batch-size", show_default=False, help="Requests per model call, or 'auto': start at "
+        "64 and halve (keeping the batch) whenever the GPU runs out of memory \\[default: 8; "
+        "with --resume: the run's].")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1,
                                               help="Only the first N samples per task.")] = None,
     output_dir: Annotated[Path, typer.Option(
@@ -155,10 +165,10 @@ def run(
     resume: Annotated[Path | None, typer.Option(
         "--resume", metavar="RUN_DIR", help="Resume RUN_DIR with the configuration in its "
         "run.json (finished samples are skipped).")] = None,
-    on_image_error: Annotated[str, typer.Option(
-        "--on-image-error", help="fail: stop at the first unreadable image, naming the sample; "
-        "skip: record the sample as failed (scored wrong, listed in metrics.json) and go on.")]
-    = "fail",
+    on_image_error: Annotated[str | None, typer.Option(
+        "--on-image-error", show_default=False, help="fail: stop at the first unreadable "
+        "image, naming the sample; skip: record the sample as failed (scored wrong, listed in "
+        "metrics.json) and go on \\[default: fail; with --resume: the run's].")] = None,
     options: Options = None,
     model_options: Annotated[list[str] | None, typer.Option(
         "--model-option", metavar="KEY=VALUE",
@@ -168,7 +178,9 @@ def run(
         "--generation", metavar="KEY=VALUE",
         help="Decoding override for every task, e.g. num_beams=1 or max_new_tokens=32 "
         "(defaults: the task card's original settings, then the model card's).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed recorded in run.json.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling generator, for "
+                                      "tasks that sample (--generation do_sample=true); "
+                                      "recorded in run.json.")] = 0,
 ) -> None:
     """Run a model on tasks: predictions are journaled as they arrive (a crash loses nothing:
     rerun the same command to resume), then scored."""
@@ -176,15 +188,14 @@ def run(
 
     if resume is not None:
         _refuse_with_resume(ctx)
-        run_dir, metrics = resume_command(resume, None if batch_size == "8" else batch_size,
-                                          on_image_error)
+        run_dir, metrics = resume_command(resume, batch_size, on_image_error)
     elif model is None or not tasks:
         raise BadInputError("run needs --model and --tasks (or --resume RUN_DIR)")
     else:
         run_dir, metrics = run_command(
-            model, tasks, _root_dir(data_root), batch_size, limit, output_dir, run_name,
+            model, tasks, _root_dir(data_root), batch_size or "8", limit, output_dir, run_name,
             options or [], model_options or [], files or [], seed, generation or [], new_run,
-            on_image_error)
+            on_image_error or "fail")
     if not metrics["tasks"]:  # a rank other than 0 of a distributed run: rank 0 reports
         return
     for name, entry in metrics["tasks"].items():

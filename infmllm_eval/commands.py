@@ -6,7 +6,7 @@ import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infmllm_eval.cards import ModelCard, model_cards, task_cards
 from infmllm_eval.catalog import resolve_model, resolve_task, resolve_tasks
@@ -30,6 +30,9 @@ from infmllm_eval.taskspec import (
     parse_pairs,
     split_file_overrides,
 )
+
+if TYPE_CHECKING:
+    from infmllm_eval.adapters import ModelAdapter
 
 # The engine, the adapters and the image code (PIL) are imported by the commands that use them:
 # `score` needs none of them, and importing them cost a noticeable part of its time.
@@ -83,6 +86,23 @@ def model_rows() -> list[dict[str, str]]:
     return _shown_rows([{"name": c.name, "adapter": c.adapter,
                          "prompt style": c.prompt_style or "-", "description": c.description}
                         for c in model_cards().values()])
+
+
+def plugin_rows() -> list[dict[str, str]]:
+    """One row per registered family, loader, adapter, prompt style, post-processor and
+    judge, with where it comes from, for `list plugins` (cells markup-escaped)."""
+    from infmllm_eval.adapters import ADAPTERS
+    from infmllm_eval.data import LOADERS
+    from infmllm_eval.families import FAMILIES
+    from infmllm_eval.metrics.judge import JUDGES
+    from infmllm_eval.metrics.postprocess import POSTPROCESSORS
+    from infmllm_eval.modeling.prompts import PROMPT_STYLES
+    from infmllm_eval.registry import Registry
+
+    registries: list[Registry[Any]] = [FAMILIES, LOADERS, ADAPTERS, PROMPT_STYLES,
+                                       POSTPROCESSORS, JUDGES]
+    return _shown_rows([{"kind": r.kind, "name": name, "from": r.source(name)}
+                        for r in registries for name in r.names()])
 
 
 def _specs(tasks: Sequence[str], data_root: Path, files: Sequence[str],
@@ -234,12 +254,14 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
                 limit: int | None, output_dir: Path, run_name: str | None,
                 options: Sequence[str], model_options: Sequence[str], files: Sequence[str],
                 seed: int, generation: Sequence[str] = (), new_run: bool = False,
-                on_image_error: str = "fail") -> tuple[Path, dict[str, Any]]:
+                on_image_error: str = "fail", adapter: ModelAdapter | None = None,
+                show_progress: bool = True) -> tuple[Path, dict[str, Any]]:
     """`run`: resolve everything first (bad input fails before any model work), then run.
 
     The run directory is ``--run-name``, else ``<model>-<hash of the configuration>``: the
     same command finds its own run and resumes it; ``new_run`` starts a fresh, timestamped
-    one."""
+    one. ``adapter``: an adapter object to run instead of building the card ``model`` (the
+    Python API; ``model`` is then only the name recorded)."""
     from infmllm_eval.adapters import adapter_class, create_adapter
     from infmllm_eval.engine.distributed import from_environment
     from infmllm_eval.engine.lock import acquire
@@ -247,7 +269,8 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     from infmllm_eval.engine.run import ON_IMAGE_ERROR, RunConfig, run_evaluation, run_identity
     from infmllm_eval.ui import RichProgress
 
-    model_card = resolve_model(model)
+    model_card = (resolve_model(model) if adapter is None
+                  else ModelCard(name=model, adapter=type(adapter).__name__))
     specs = _specs(tasks, data_root, files, options, model_card, generation)
     model_opts = parse_pairs(model_options, "--model-option")
     if run_name is not None:
@@ -261,6 +284,10 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         on_image_error=on_image_error)
     if on_image_error not in ON_IMAGE_ERROR:
         raise BadInputError(f"--on-image-error {shown(on_image_error)}: expected fail or skip")
+    if seed and not any(spec.generation.do_sample for spec in specs):
+        raise BadInputError(f"--seed {seed}: no selected task samples (greedy decoding uses no "
+                            "random numbers); drop --seed, or sample with --generation "
+                            "do_sample=true")
     loaded = [load_samples(spec, config.limit) for spec in specs]  # bad data: before any work
     for spec, samples in zip(specs, loaded, strict=True):
         check_samples(spec, samples)  # e.g. a test split on a card that is not submission-only
@@ -268,7 +295,8 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     name = run_name or (fresh_name(output_dir, new_run_id(model)) if new_run
                         else f"{model}-{run_identity(config)}")
     run_dir = output_dir / dist.broadcast(name)  # rank 0's clock names a new run
-    if dist.enabled and adapter_class(model_card).accepts_device and "device" not in model_opts:
+    if (adapter is None and dist.enabled and adapter_class(model_card).accepts_device
+            and "device" not in model_opts):
         import torch
 
         if torch.cuda.is_available():
@@ -283,9 +311,12 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     if problem:
         raise BadInputError(problem)
     try:
-        adapter = create_adapter(model_card, model_opts)
-        info = {"model_card_sha256": file_sha256(model_card.path)}
-        progress = RichProgress() if dist.is_main else NoProgress()
+        if adapter is None:
+            adapter = create_adapter(model_card, model_opts)
+            info = {"model_card_sha256": file_sha256(model_card.path)}
+        else:
+            info = {"model_card_sha256": "", "in_memory_adapter": type(adapter).__qualname__}
+        progress = RichProgress() if dist.is_main and show_progress else NoProgress()
         metrics = run_evaluation(config, specs, adapter, run_dir, progress, info, dist, loaded)
         dist.close()  # on an error the launcher stops the other ranks: no barrier then
     finally:
@@ -320,8 +351,9 @@ def check_run_name(name: str, output_dir: Path) -> None:
 
 
 def resume_command(run_dir: Path, batch_size: int | str | None,
-                   on_image_error: str) -> tuple[Path, dict[str, Any]]:
-    """`run --resume RUN_DIR`: the same configuration as recorded in its run.json."""
+                   on_image_error: str | None) -> tuple[Path, dict[str, Any]]:
+    """`run --resume RUN_DIR`: the same configuration as recorded in its run.json; the batch
+    size and the image-error policy are the run's unless given (None)."""
     if not (run_dir / "run.json").exists():
         raise BadInputError(f"--resume {run_dir}: no run.json there (not a run directory)")
     cfg = read_run_json(run_dir)["config"]
@@ -339,7 +371,8 @@ def resume_command(run_dir: Path, batch_size: int | str | None,
     return run_command(cfg["model"], cfg["tasks"], Path(cfg["data_root"]),
                        batch_size or cfg.get("batch_size", 8), cfg.get("limit"), run_dir.parent,
                        run_dir.name, pairs["options"], pairs["model_options"], pairs["files"],
-                       cfg.get("seed", 0), pairs["generation"], False, on_image_error)
+                       cfg.get("seed", 0), pairs["generation"], False,
+                       on_image_error or cfg.get("on_image_error", "fail"))
 
 
 DEMO_TASKS = ("vqav2_val", "okvqa_val", "textvqa_val", "gqa_testdev_balanced")

@@ -127,6 +127,12 @@ class Registry(Generic[T]):
         self._lazy.pop(name, None)
         return item
 
+    def source(self, name: str) -> str:
+        """Where ``name`` comes from: ``built-in`` or the entry point of an installed
+        package."""
+        path = self._entry_points().get(name)
+        return f"entry point {self.group}: {path}" if path else "built-in"
+
     def names(self) -> list[str]:
         """Every registered name, built-in and installed, sorted."""
         return sorted({*self._items, *self._lazy, *self._entry_points()})

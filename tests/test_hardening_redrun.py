@@ -115,7 +115,8 @@ def test_new_runs_started_in_one_second_get_their_own_directories(
     monkeypatch.setattr(commands, "new_run_id", lambda model: f"{model}-20260101-000000")
     names = []
     for seed in ("1", "2", "1"):
-        args = run_args(tmp_path, "unused", "--model-option", "default=yes", "--seed", seed)
+        args = run_args(tmp_path, "unused", "--model-option", "default=yes", "--seed", seed,
+                        "--generation", "do_sample=true")
         at = args.index("--run-name")
         res = cli(*args[:at], *args[at + 2:], "--new-run")
         assert res.code == 0, res.err

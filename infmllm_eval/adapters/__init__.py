@@ -63,6 +63,14 @@ class ModelAdapter(ABC):
         """The responses to a prepared batch."""
         return self.generate(prepared)
 
+    def seed(self, value: int) -> None:
+        """Seed the sampling generator before a task whose decoding samples (``--seed``);
+        adapters that sample must override it (the default refuses, so a seed is never
+        silently ignored)."""
+        raise BadInputError(f"model {self.name}: this adapter cannot be seeded, so sampled "
+                            "answers would not be reproducible; decode greedily "
+                            "(do_sample=false)")
+
     def stats(self) -> dict[str, Any]:
         """Counters for metrics.json (ViT forwards, cache hits ...)."""
         return {}

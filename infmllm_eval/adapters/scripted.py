@@ -53,6 +53,9 @@ class ScriptedAdapter(ModelAdapter):
         digest = hashlib.sha256(repr(sorted(self.answers.items())).encode()).hexdigest()
         return {"adapter": "scripted", "answers": self.source, "answers_sha256": digest}
 
+    def seed(self, value: int) -> None:
+        """Saved answers never depend on a seed."""
+
     @classmethod
     def from_card(cls, card: ModelCard, options: Mapping[str, str]) -> ScriptedAdapter:
         """See :func:`create`."""

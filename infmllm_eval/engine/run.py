@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,10 +161,11 @@ def run_evaluation(
     problem = dist.broadcast(problem)  # every rank stops on rank 0's refusal
     if problem:
         raise BadInputError(problem)
-    random.seed(config.seed)
     tasks: dict[str, Any] = {}
     for spec, samples in loaded:
         journal = Journal(run_dir / "predictions" / f"{spec.name}.jsonl")
+        if spec.generation.do_sample:  # sampled answers: reproducible for a given seed
+            model.seed(config.seed)
         throughput = generate_task(spec, samples, model, journal, config.batch_size, progress,
                                    config.on_image_error, dist)
         per_rank = dist.gather(throughput)  # also: every rank's shard is complete
