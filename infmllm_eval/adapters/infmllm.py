@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -202,8 +203,7 @@ class InfMLLMAdapter(ModelAdapter):
     @torch.inference_mode()
     def visual_tokens(self, prepared: Prepared) -> list[Tensor]:
         """Tokens per request: each image through ViT + pool-adapter once (LRU-cached)."""
-        return self.features.lookup(prepared.keys, lambda missing: self._encode(prepared,
-                                                                                 missing))
+        return self.features.lookup(prepared.keys, partial(self._encode, prepared))
 
     def _encode(self, prepared: Prepared, missing: list[str]) -> list[Tensor]:
         """Visual tokens of the images ``missing`` (decoded again if evicted since
@@ -265,9 +265,9 @@ class InfMLLMAdapter(ModelAdapter):
 
     def stats(self) -> dict[str, Any]:
         """Counters for metrics.json: ViT forwards, unique images, model compute time."""
-        return {"vit_forwards": self.vit_forwards, "unique_images": len(self.seen),
-                "feature_cache_hits": self.cache.hits, "compute_s": round(self.compute_s, 3),
-                "generated_tokens": self.generated_tokens, "max_batch": self.max_batch}
+        return {**self.features.stats(),
+                "compute_s": round(self.compute_s + self.features.compute_s, 3),
+                "generated_tokens": self.generated_tokens, "max_batch": self.halving.max_batch}
 
     def generate_kwargs(self, gen: GenerationConfig) -> dict[str, Any]:
         """transformers generate() arguments for a request's decoding settings."""
