@@ -268,15 +268,22 @@ def _noise(rng: random.Random, word: str) -> str:
     return word
 
 
-@pytest.mark.parametrize("variant", VQA_VARIANTS)
-def test_matches_naive_loop_on_random_questions(variant: str) -> None:
-    rng = random.Random(1234)
-    scorer = VqaAccuracy(variant)
-    for _ in range(3000):
+def _random_questions(seed: int, count: int) -> list[tuple[str, list[str]]]:
+    """(prediction, answers) pairs over WORDS with surface noise, 1 to 12 answers each."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(count):
         n = rng.choice([1, 2, 3, 5, 10, 10, 10, 12])
         pool = rng.sample(WORDS, rng.randint(1, 4))
         answers = [_noise(rng, rng.choice(pool)) for _ in range(n)]
-        prediction = _noise(rng, rng.choice([*pool, rng.choice(WORDS)]))
+        pairs.append((_noise(rng, rng.choice([*pool, rng.choice(WORDS)])), answers))
+    return pairs
+
+
+@pytest.mark.parametrize("variant", VQA_VARIANTS)
+def test_matches_naive_loop_on_random_questions(variant: str) -> None:
+    scorer = VqaAccuracy(variant)
+    for prediction, answers in _random_questions(1234, 3000):
         assert scorer(prediction, answers) == _naive_accuracy(prediction, answers, variant), (
             prediction,
             answers,
@@ -284,22 +291,33 @@ def test_matches_naive_loop_on_random_questions(variant: str) -> None:
 
 
 @pytest.mark.parametrize("variant", VQA_VARIANTS)
-def test_percents_equals_one_call_per_question(edge: dict[str, Any], variant: str) -> None:
-    """The batch loop `score` uses gives exactly 100 x the per-question value, bit for bit."""
-    rng = random.Random(99)
-    anns = {a["question_id"]: [x["answer"] for x in a["answers"]] for a in edge["annotations"]}
+def test_percents_equals_one_call_per_question(variant: str) -> None:
+    """The batch loop `score` uses gives exactly 100 x the per-question value, and 100 x the
+    naive re-statement, bit for bit; no prediction or no answers scores 0."""
     pairs: list[tuple[str | None, list[str] | tuple[str, ...]]] = [
-        (r["answer"], anns[r["question_id"]]) for r in edge["results"]
-    ]
-    for _ in range(3000):
-        n = rng.choice([1, 2, 3, 5, 10, 10, 10, 12])
-        pool = rng.sample(WORDS, rng.randint(1, 4))
-        answers = [_noise(rng, rng.choice(pool)) for _ in range(n)]
-        prediction = _noise(rng, rng.choice([*pool, rng.choice(WORDS)]))
-        pairs.append((prediction, tuple(answers) if rng.random() < 0.5 else answers))
-    pairs += [(None, ["yes"] * 10), ("yes", [])]
+        (p, tuple(a) if i % 2 else a) for i, (p, a) in enumerate(_random_questions(99, 3000))]
+    pairs += [(None, ["yes"] * 10), ("yes", []), ("yes", ())]
     got = VqaAccuracy(variant).percents([p for p, _ in pairs], [a for _, a in pairs])
     scorer = VqaAccuracy(variant)
-    expected = [0.0 if p is None or not a else 100.0 * scorer(p, a) for p, a in pairs]
-    assert got == expected
+    per_call = [0.0 if p is None or not a else 100.0 * scorer(p, a) for p, a in pairs]
+    naive = [0.0 if p is None or not a else 100.0 * _naive_accuracy(p, list(a), variant)
+             for p, a in pairs]
+    assert got == per_call
+    assert got == naive
+    assert got[-3:] == [0.0, 0.0, 0.0] and max(got) == 100.0
 
+
+@pytest.mark.parametrize("variant", VQA_VARIANTS)
+def test_percents_on_the_official_edge_cases(edge: dict[str, Any], variant: str) -> None:
+    """On the official edge-case file (needs ../shared/conformance, skipped without it): the
+    batch loop gives 100 x the per-question value and the official rounded per-question
+    accuracy."""
+    anns = {a["question_id"]: [x["answer"] for x in a["answers"]] for a in edge["annotations"]}
+    results = edge["results"]
+    got = VqaAccuracy(variant).percents([r["answer"] for r in results],
+                                        [anns[r["question_id"]] for r in results])
+    scorer = VqaAccuracy(variant)
+    assert got == [100.0 * scorer(r["answer"], anns[r["question_id"]]) for r in results]
+    expected = edge["expected"][variant]["perQuestion"]
+    assert [round(g, 2) for g in got] == [expected[str(r["question_id"])]["acc"]
+                                          for r in results]

@@ -5,8 +5,8 @@ answers / 3).  With m answers equal to the (normalised) prediction this is a fun
 only, up to the last bit of the official float summation, which depends on where the matches sit
 when m is 2 or 3; the values are therefore computed once per (n, match positions) with the
 official summation order and memoised.  Normalised strings are memoised per scorer, so scoring
-the 214,354 VQAv2 val questions normalises each distinct string once; ``percents`` scores a
-whole split in one loop (the same values as one call per question).
+the 214,354 VQAv2 val questions normalises each distinct string once. ``percents`` scores a
+whole split in one loop; a call for one question runs the same loop.
 """
 
 from __future__ import annotations
@@ -51,14 +51,8 @@ def _official_average(n: int, positions: tuple[int, ...]) -> float:
     return float(sum(accs)) / len(accs)
 
 
+#: per-question values by (n, match positions) when m is 2 or 3, else by (n, -m)
 _AVERAGES: dict[tuple[int, ...], float] = {}
-
-
-def _average(key: tuple[int, ...], n: int, positions: tuple[int, ...]) -> float:
-    value = _AVERAGES.get(key)
-    if value is None:
-        value = _AVERAGES[key] = _official_average(n, positions)
-    return value
 
 
 def _accuracy(normalized: list[str], prediction: str) -> float:
@@ -70,28 +64,15 @@ def _accuracy(normalized: list[str], prediction: str) -> float:
     if m == 2 or m == 3:  # only these sums depend on where the matches are
         i = normalized.index(prediction)
         j = normalized.index(prediction, i + 1)
-        positions: tuple[int, ...] = (i, j)
-        if m == 3:
-            positions += (normalized.index(prediction, j + 1),)
-        return _average((n, *positions), n, positions)
-    return _average((n, -m), n, tuple(range(m)))
-
-
-def _unanimous(n: int, hit: bool) -> float:
-    """Accuracy when all n answers are equal: every one matches or none does."""
-    return _average((n, -n), n, tuple(range(n))) if hit else 0.0
-
-
-def _percent(normalized: list[str], prediction: str) -> float:
-    """``100 * _accuracy(normalized, prediction)``, the common match counts first."""
-    m = normalized.count(prediction)
-    if m == 0:
-        return 0.0
-    if m == 1 or m > 3:
-        value = _AVERAGES.get((len(normalized), -m))
-        if value is not None:
-            return 100.0 * value
-    return 100.0 * _accuracy(normalized, prediction)
+        key: tuple[int, ...] = (n, i, j) if m == 2 else (
+            n, i, j, normalized.index(prediction, j + 1))
+    else:
+        key = (n, -m)
+    value = _AVERAGES.get(key)
+    if value is None:
+        positions = key[1:] if m == 2 or m == 3 else tuple(range(m))
+        value = _AVERAGES[key] = _official_average(n, positions)
+    return value
 
 
 def normalize_for_variant(text: str, variant: str) -> str:
@@ -125,40 +106,24 @@ class VqaAccuracy:
         """Accuracy of ``prediction`` against the human ``answers`` (any number >= 1)."""
         if not answers:
             raise BadInputError("VQA accuracy needs at least one human answer; got none")
-        full = self._full
-        variant = self.variant
-        if variant == "always" or variant == "evalai":
-            return _accuracy([full[a] for a in answers], full[prediction])
-        n = len(answers)
-        first = answers[0]
-        raw_unanimous = answers.count(first) == n
-        if variant == "official-2017":  # raw answers (not even stripped) unless they differ
-            if raw_unanimous:
-                return _unanimous(n, first == full[prediction])
-            punct = self._punct
-            return _accuracy([punct[a] for a in answers], full[prediction])
-        # official-current: unanimity is decided on the whitespace-cleaned answers
-        clean = self._clean
-        if raw_unanimous:
-            return _unanimous(n, clean[first] == clean[prediction])
-        normalized = [full[a] for a in answers]
-        if normalized.count(normalized[0]) == n:  # unanimous after cleaning only?
-            cleaned = [clean[a] for a in answers]
-            if cleaned.count(cleaned[0]) == n:
-                return _unanimous(n, cleaned[0] == clean[prediction])
-        return _accuracy(normalized, full[prediction])
+        return self._scaled((prediction,), (answers,), 1.0)[0]
 
     def percents(self, predictions: Iterable[str | None],
                  answer_lists: Iterable[Sequence[str] | None]) -> list[float]:
         """``100 * accuracy`` for each (prediction, answers) pair, 0.0 where the prediction is
-        None or there are no answers: the values of ``__call__``, in one loop with the steps
-        inline (it runs over VQAv2 val's 214k questions)."""
+        None or there are no answers (VQAv2 val's 214k questions in one loop)."""
+        return self._scaled(predictions, answer_lists, 100.0)
+
+    def _scaled(self, predictions: Iterable[str | None],
+                answer_lists: Iterable[Sequence[str] | None], scale: float) -> list[float]:
+        """``scale * accuracy`` for each pair: the rules of every variant, written once (a
+        scale of 1.0 gives the accuracy itself, bit for bit)."""
         full, clean = self._full, self._clean
         normalized_of, cleaned_of = full.__getitem__, clean.__getitem__
         punct_of = self._punct.__getitem__
         every_step = self.variant in ("always", "evalai")
         current = self.variant == "official-current"
-        unanimous: dict[int, float] = {}  # percent when all n answers match, by n
+        unanimous: dict[int, float] = {}  # scaled value when all n answers match, by n
         out: list[float] = []
         append = out.append
         for prediction, answers in zip(predictions, answer_lists, strict=True):
@@ -166,28 +131,30 @@ class VqaAccuracy:
                 append(0.0)
                 continue
             if every_step:
-                append(_percent(list(map(normalized_of, answers)), full[prediction]))
+                append(scale * _accuracy(list(map(normalized_of, answers)), full[prediction]))
                 continue
             n = len(answers)
             first = answers[0]
             if answers.count(first) == n:  # raw answers unanimous
+                # official-current compares whitespace-cleaned text; official-2017 the raw
+                # answer with the fully normalised prediction
                 hit = clean[first] == clean[prediction] if current else first == full[prediction]
-            elif current:
+            elif current:  # unanimity is decided again on the cleaned answers
                 normalized = list(map(normalized_of, answers))
                 cleaned = (list(map(cleaned_of, answers))
                            if normalized.count(normalized[0]) == n else None)
                 if cleaned is None or cleaned.count(cleaned[0]) != n:
-                    append(_percent(normalized, full[prediction]))
+                    append(scale * _accuracy(normalized, full[prediction]))
                     continue
                 hit = cleaned[0] == clean[prediction]  # unanimous after cleaning only
             else:  # official-2017: the answers get only the punctuation step
-                append(_percent(list(map(punct_of, answers)), full[prediction]))
+                append(scale * _accuracy(list(map(punct_of, answers)), full[prediction]))
                 continue
             if not hit:
                 append(0.0)
                 continue
             value = unanimous.get(n)
             if value is None:
-                value = unanimous[n] = 100.0 * _unanimous(n, True)
+                value = unanimous[n] = scale * _accuracy([first] * n, first)
             append(value)
         return out
