@@ -6,6 +6,9 @@ from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import reduce
+from itertools import repeat
+from operator import add, attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -198,19 +201,39 @@ def mean(values: Iterable[float]) -> float:
     return total / count if count else float("nan")
 
 
+def grouped_means(metas: Iterable[dict[str, Any]], values: Iterable[float],
+                  keys: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """For each meta key, the mean value per name the key takes, names sorted: ``metas[i]``
+    describes ``values[i]`` (a sample's meta and score, or a unit's, such as a CircularEval
+    question's). Metas without the key (or with an empty name) are left out; keys no meta has
+    are omitted. Each group is summed one by one in the given order."""
+    metas, values = list(metas), list(values)
+    out: dict[str, dict[str, float]] = {}
+    for key in keys:  # a pass per key: the names are read in C (VQAv2 val: 214k samples)
+        groups: defaultdict[Any, list[float]] = defaultdict(list)
+        for name, value in zip(map(dict.get, metas, repeat(key)), values, strict=True):
+            groups[name].append(value)
+        named = sorted(((name, group) for name, group in groups.items() if name),
+                       key=itemgetter(0))
+        means = {name: reduce(add, group, 0.0) / len(group) for name, group in named}
+        if means:
+            out[key] = means
+    return out
+
+
 def means_by_meta(
     samples: list[Sample], scored: list[ScoredSample], keys: tuple[str, ...]
 ) -> dict[str, dict[str, float]]:
-    """For each meta key, the mean score per value (samples without the key are left out);
-    keys no sample has are omitted. One pass over the samples."""
-    sums: dict[str, dict[str, list[float]]] = {k: defaultdict(lambda: [0.0, 0.0]) for k in keys}
-    for sample, result in zip(samples, scored, strict=True):
-        meta = sample.meta
-        for key in keys:
-            name = meta.get(key)
-            if name:
-                acc = sums[key][name]
-                acc[0] += result.score
-                acc[1] += 1
-    return {key: {name: total / count for name, (total, count) in sorted(groups.items())}
-            for key, groups in sums.items() if groups}
+    """``grouped_means`` of the samples' scores by their meta."""
+    return grouped_means(map(attrgetter("meta"), samples), map(attrgetter("score"), scored),
+                         keys)
+
+
+def accuracy_metrics(scores: Iterable[float], breakdown: Mapping[str, Mapping[str, float]],
+                     key: str = "answer_type") -> dict[str, float]:
+    """``accuracy`` (the mean score) and an ``accuracy_<name>`` for each group of ``key`` in
+    the breakdown (VQA's and GQA's answer types)."""
+    metrics = {"accuracy": mean(scores)}
+    for name, value in breakdown.get(key, {}).items():
+        metrics[f"accuracy_{name}"] = value
+    return metrics

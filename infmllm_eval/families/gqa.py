@@ -11,12 +11,15 @@ from infmllm_eval.families.base import (
     MetricSpec,
     OptionSpec,
     ScoredSample,
-    mean,
+    accuracy_metrics,
     means_by_meta,
 )
 from infmllm_eval.metrics.gqa import GQA_VARIANTS, gqa_match
 from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor
 from infmllm_eval.types import Sample
+
+#: the breakdown's groups (the loader's meta: see data.gqa)
+GROUP_KEYS = ("answer_type", "structural", "semantic")
 
 
 class GqaFamily(Family):
@@ -48,11 +51,9 @@ class GqaFamily(Family):
             hit = raw is not None and isinstance(sample.targets, str) and gqa_match(
                 clean(raw), sample.targets, options["match"]) == 1.0
             scored.append(ScoredSample(sample.id, 100.0 if hit else 0.0, raw))
-        breakdown = means_by_meta(samples, scored, ("answer_type", "structural", "semantic"))
-        metrics = {"accuracy": mean(r.score for r in scored)}
-        for name, value in breakdown.get("answer_type", {}).items():
-            metrics[f"accuracy_{name}"] = value
-        return FamilyScores(metrics, breakdown, scored)
+        breakdown = means_by_meta(samples, scored, GROUP_KEYS)
+        return FamilyScores(accuracy_metrics((r.score for r in scored), breakdown), breakdown,
+                            scored)
 
     def submission(
         self, samples: list[Sample], predictions: Mapping[str, str | None],

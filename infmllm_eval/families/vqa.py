@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from functools import partial, reduce
+from collections.abc import Mapping
+from functools import partial
 from itertools import repeat
-from operator import add, itemgetter
+from operator import itemgetter
 from typing import Any
 
 from infmllm_eval.families.base import (
@@ -15,7 +14,8 @@ from infmllm_eval.families.base import (
     MetricSpec,
     OptionSpec,
     ScoredSample,
-    mean,
+    accuracy_metrics,
+    grouped_means,
 )
 from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor, identity
 from infmllm_eval.metrics.vqa_accuracy import VQA_VARIANTS, VqaAccuracy
@@ -23,6 +23,8 @@ from infmllm_eval.types import Sample
 
 #: ScoredSample from an (id, score, prediction, extra) tuple without its Python-level __new__
 _scored = partial(tuple.__new__, ScoredSample)
+#: the breakdown's groups, from the annotations (a split without them has none)
+GROUP_KEYS = ("answer_type", "question_type")
 
 
 class VqaFamily(Family):
@@ -57,11 +59,8 @@ class VqaFamily(Family):
         texts = raws if clean is identity else [None if r is None else clean(r) for r in raws]
         scores = accuracy.percents(texts, map(itemgetter(3), samples))
         scored = list(map(_scored, zip(ids, scores, raws, repeat(None))))
-        breakdown = _breakdown(map(itemgetter(4), samples), scores)
-        metrics = {"accuracy": mean(scores)}
-        for name, value in breakdown.get("answer_type", {}).items():
-            metrics[f"accuracy_{name}"] = value
-        return FamilyScores(metrics, breakdown, scored)
+        breakdown = grouped_means(map(itemgetter(4), samples), scores, GROUP_KEYS)
+        return FamilyScores(accuracy_metrics(scores, breakdown), breakdown, scored)
 
     def submission(
         self, samples: list[Sample], predictions: Mapping[str, str | None],
@@ -74,20 +73,3 @@ class VqaFamily(Family):
 
 VQA = VqaFamily()
 
-
-def _breakdown(metas: Iterable[Mapping[str, Any]],
-               scores: list[float]) -> dict[str, dict[str, float]]:
-    """``means_by_meta(samples, scored, ("answer_type", "question_type"))`` in one pass: the
-    same values (each group's scores summed one by one, in sample order), names sorted."""
-    by_answer: defaultdict[Any, list[float]] = defaultdict(list)
-    by_question: defaultdict[Any, list[float]] = defaultdict(list)
-    for meta, score in zip(metas, scores, strict=True):
-        by_answer[meta.get("answer_type")].append(score)
-        by_question[meta.get("question_type")].append(score)
-    breakdown = {}
-    for key, groups in (("answer_type", by_answer), ("question_type", by_question)):
-        means = {name: reduce(add, values, 0.0) / len(values)
-                 for name, values in sorted((k, v) for k, v in groups.items() if k)}
-        if means:  # keys no sample has are omitted
-            breakdown[key] = means
-    return breakdown
