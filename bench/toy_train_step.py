@@ -2,7 +2,7 @@
 
     python bench/toy_train_step.py [--steps 30] [--threads 2]
 
-Times the three loops of ``python -m infmllm_eval.toy.train`` with its defaults (fp32, the
+Times the three loops of ``python -m tools.toy.train`` with its defaults (fp32, the
 given threads, the attention supervision at its default weight): stage 1 in full, then the
 median of ``--steps`` opening steps (MME colour pairs) and main stage-2 steps (every family,
 up to three shapes), each one ``fit`` call of one step after 3 warm-up calls (a fresh
@@ -26,8 +26,8 @@ from collections.abc import Callable
 
 import torch
 
-from infmllm_eval.toy import train as T
-from infmllm_eval.toy.vision_stage import pretrain_vision
+from tools.toy import train as T
+from tools.toy.vision_stage import pretrain_vision
 
 
 def cpu_times(stat: str = "/proc/stat") -> list[int] | None:

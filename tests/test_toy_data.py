@@ -14,8 +14,8 @@ from infmllm_eval.catalog import groups, resolve_task
 from infmllm_eval.data.safe_pickle import load_plain_pickle
 from infmllm_eval.taskspec import build_task, load_samples
 from infmllm_eval.toy import DATA_ROOT, TASKS
-from infmllm_eval.toy.build import build
-from infmllm_eval.toy.world import BACKGROUNDS, COLORS, SIZE, Scene, Shape, make_scene
+from tools.toy.build import build
+from tools.toy.world import BACKGROUNDS, COLORS, SIZE, Scene, Shape, make_scene
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -117,7 +117,7 @@ def test_grounding_targets_are_the_drawn_boxes() -> None:
 
 def test_toy_tokenizer_rebuilds_byte_for_byte_and_keeps_toy_words_whole(tmp_path: Path) -> None:
     from infmllm_eval.modeling.tokenizer import load_tokenizer
-    from infmllm_eval.toy.tokenizer import TOY_TOKENIZER, WORDS, train
+    from tools.toy.tokenizer import TOY_TOKENIZER, WORDS, train
 
     rebuilt = train(tmp_path)
     shipped = TOY_TOKENIZER / "tokenizer.model"

@@ -1,4 +1,4 @@
-"""The toy trainer's attention supervision (infmllm_eval.toy.focus): which shape an example
+"""The toy trainer's attention supervision (tools.toy.focus): which shape an example
 names, which positions are supervised, and that the loss scores the model's real attention."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import random
 import pytest
 import torch
 
-from infmllm_eval.toy import questions as q
-from infmllm_eval.toy.focus import (
+from tools.toy import questions as q
+from tools.toy.focus import (
     FOCUS_HEAD,
     FOCUS_LAYER,
     HEADS,
@@ -21,8 +21,8 @@ from infmllm_eval.toy.focus import (
     shape_targets,
     word_targets,
 )
-from infmllm_eval.toy.train import MAKERS, Batcher, build_model, draw_batch
-from infmllm_eval.toy.world import TRAIN_SEEDS, Scene, Shape, make_scene
+from tools.toy.train import MAKERS, Batcher, build_model, draw_batch
+from tools.toy.world import TRAIN_SEEDS, Scene, Shape, make_scene
 
 
 def scene_with(count: int, seed: int = 0) -> Scene:

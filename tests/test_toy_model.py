@@ -17,16 +17,16 @@ from infmllm_eval.modeling import InfMLLM, InfMLLMConfig, load_state_dict, load_
 from infmllm_eval.report.gate import baseline_document, run_gate
 from infmllm_eval.report.runs import load_run
 from infmllm_eval.toy import DATA_ROOT, TASKS, WEIGHTS
-from infmllm_eval.toy.train import build_model, train
-from infmllm_eval.toy.vision_stage import (
+from tests.conftest import ROOT, CliResult
+from tools.toy.train import build_model, train
+from tools.toy.vision_stage import (
     cell_labels,
     ground_words,
     grounded_rows,
     pixels,
     pretrain_vision,
 )
-from infmllm_eval.toy.world import BACKGROUNDS, COLORS, KINDS, TRAIN_SEEDS, make_scene
-from tests.conftest import ROOT, CliResult
+from tools.toy.world import BACKGROUNDS, COLORS, KINDS, TRAIN_SEEDS, make_scene
 
 Cli = Callable[..., CliResult]
 BASELINE = ROOT / "results" / "baselines" / "toy.json"
@@ -156,7 +156,7 @@ def test_demo_runs_every_toy_task_and_passes_the_gate(cli: Cli, tmp_path: Path) 
 def test_training_script_is_deterministic(tmp_path: Path) -> None:
     """Same seed and thread count (the default, two), same tensors (the safetensors header's
     metadata order may vary): the shipped weights are what the script writes (the full run's
-    reproduction is in the README); torch's thread settings are restored."""
+    reproduction is in docs/toy-training.md); torch's thread settings are restored."""
     threads = torch.get_num_threads()
     runs = [train(tmp_path / f"{i}.safetensors", steps=4, batch_size=4, lr=2e-3, seed=0,
                   threads=2, log_every=0, vision_steps=3, opening_steps=3,
@@ -255,7 +255,7 @@ def test_vision_stage_refuses_a_card_without_one_patch_per_cell() -> None:
 ])
 def test_training_command_refuses_bad_settings_in_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
-    from infmllm_eval.toy.train import main
+    from tools.toy.train import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path / "m.safetensors"), *argv])
@@ -268,7 +268,7 @@ def test_training_command_refuses_bad_settings_in_one_line(
 def test_training_command_reports_a_mismatched_card_in_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from infmllm_eval.toy import train as trainer
+    from tools.toy import train as trainer
 
     def wrong_grid(seed: int) -> Any:
         model, style, tok = build_model(seed)
@@ -284,7 +284,7 @@ def test_training_command_reports_a_mismatched_card_in_one_line(
 
 
 def test_loss_averages_within_each_example_first() -> None:
-    from infmllm_eval.toy.train import example_mean_loss
+    from tools.toy.train import example_mean_loss
 
     logits = torch.zeros(2, 6, 4)
     logits[0, :, 1] = 5.0  # example 0 predicts token 1 everywhere: right on its one label
@@ -300,7 +300,7 @@ def test_stage_two_curriculum_grows_the_shape_count() -> None:
     """One-shape scenes first, then at most two, then the full world (SHAPE_SCHEDULE)."""
     import random
 
-    from infmllm_eval.toy.train import SHAPE_SCHEDULE, draw_batch, max_shapes
+    from tools.toy.train import SHAPE_SCHEDULE, draw_batch, max_shapes
 
     (first, one), (second, two) = SHAPE_SCHEDULE
     assert (one, two) == (1, 2) and 0 < first < second
@@ -318,7 +318,7 @@ def test_opening_phase_draws_only_mme_colour_pairs_on_small_scenes() -> None:
     exactly when the scene has a shape of that colour and kind: one shape first, then two."""
     import random
 
-    from infmllm_eval.toy.train import OPENING, draw_batch, max_shapes
+    from tools.toy.train import OPENING, draw_batch, max_shapes
 
     assert [max_shapes(s, OPENING.shapes) for s in (0, 99, 100, 399)] == [1, 1, 2, 2]
     rng = random.Random(4)
@@ -344,7 +344,7 @@ def test_yes_no_draws_are_mme_pairs_about_one_image() -> None:
     every family's example is well formed."""
     import random
 
-    from infmllm_eval.toy.train import MIX, draw_examples
+    from tools.toy.train import MIX, draw_examples
 
     rng = random.Random(1)
     families = set()
@@ -371,7 +371,7 @@ def test_select_questions_name_one_shape_and_answer_for_it() -> None:
     a pair, yes for the shape's own colour and no for another shape's."""
     import random
 
-    from infmllm_eval.toy.train import MAKERS
+    from tools.toy.train import MAKERS
 
     rng = random.Random(3)
     seen = set()

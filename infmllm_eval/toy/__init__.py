@@ -1,8 +1,11 @@
-"""The toy world: generated benchmarks in the official formats and a trained tiny InfMLLM.
+"""The toy world as shipped: generated benchmarks in the official formats and a trained tiny
+InfMLLM.
 
-``DATA_ROOT`` is the data root of the ``toy_*`` task cards (the committed test splits, written
-by ``python -m infmllm_eval.toy.build``); ``WEIGHTS`` the checkpoint of the model card
-``infmllm-tiny-toy`` (written by ``python -m infmllm_eval.toy.train``).
+``DATA_ROOT`` is the data root of the ``toy_*`` task cards (the committed test splits);
+``WEIGHTS`` the checkpoint of the model card ``infmllm-tiny-toy`` and ``TOKENIZER`` its
+tokenizer folder. The code that writes them lives outside the package, in the repository's
+``tools/toy/`` (``python -m tools.toy.build``, ``python -m tools.toy.tokenizer``,
+``python -m tools.toy.train``; docs/toy-training.md).
 """
 
 from __future__ import annotations
@@ -12,4 +15,5 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DATA_ROOT = HERE / "data"
 WEIGHTS = HERE / "weights" / "model.safetensors"
+TOKENIZER = HERE / "tokenizer"
 TASKS = ("toy_caption", "toy_vqa", "toy_grounding", "toy_mme", "toy_mmbench")

@@ -8,10 +8,10 @@ fits, the start token. While the model predicts the answer (every answer positio
 that shape's cells (or the start token), and two layer-0 heads towards the kind word and the
 colour word of the text, so that the layer-1 head's query holds both (:data:`HEADS`). Each
 term is the cross-entropy between the head's attention row and the uniform distribution over
-its targets; :class:`Focus` averages them. Inference is untouched. Measured (README, runs
-f1-f3): without supervision no recipe learned to pick a shape by its words for a box or a
-yes/no; the layer-1 head alone took grounding 51 -> 79 but left MME color at chance; with
-the word heads every toy task reached 99.5-100.
+its targets; :class:`Focus` averages them. Inference is untouched. Measured
+(docs/toy-training.md, runs f1-f3): without supervision no recipe learned to pick a shape by
+its words for a box or a yes/no; the layer-1 head alone took grounding 51 -> 79 but left MME
+color at chance; with the word heads every toy task reached 99.5-100.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from infmllm_eval.modeling import InfMLLM
 from infmllm_eval.modeling.tokenizer import SpTokenizer
-from infmllm_eval.toy.world import COLORS, KINDS, Scene, Shape
+from tools.toy.world import COLORS, KINDS, Scene, Shape
 
 FOCUS_LAYER, FOCUS_HEAD = 1, 0
 # (layer, head, what it looks at): the shape (or the start token), and, one layer below, the

@@ -1,6 +1,6 @@
 """Write the toy benchmarks in the official file formats of the real ones.
 
-    python -m infmllm_eval.toy.build [--out infmllm_eval/toy/data] [--split test|train]
+    python -m tools.toy.build [--out infmllm_eval/toy/data] [--split test|train]
 
 Layout under ``--out`` (the data root of the ``toy_*`` cards)::
 
@@ -28,8 +28,8 @@ from typing import Any
 
 from infmllm_eval.metrics.choice import CIRCULAR_STRIDE, rotations
 from infmllm_eval.toy import DATA_ROOT
-from infmllm_eval.toy import questions as q
-from infmllm_eval.toy.world import SIZE, TRAIN_SEEDS, Scene, make_scene
+from tools.toy import questions as q
+from tools.toy.world import SIZE, TRAIN_SEEDS, Scene, make_scene
 
 DATA = DATA_ROOT
 TEST_SEEDS = TRAIN_SEEDS  # the trainer draws its scenes below this

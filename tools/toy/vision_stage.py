@@ -1,4 +1,4 @@
-"""Stage 1 of the toy trainer (:mod:`infmllm_eval.toy.train`): the vision encoder learns
+"""Stage 1 of the toy trainer (:mod:`tools.toy.train`): the vision encoder learns
 what is on each cell of the 4x4 grid, is frozen, and can lend its head's rows to the kind
 and colour words (:func:`ground_words`). Also the learning-rate schedule both stages use.
 """
@@ -18,7 +18,7 @@ from infmllm_eval.modeling import InfMLLM
 from infmllm_eval.modeling.preprocess import preprocess
 from infmllm_eval.modeling.prompts import PromptStyle
 from infmllm_eval.modeling.tokenizer import SpTokenizer
-from infmllm_eval.toy.world import (
+from tools.toy.world import (
     BACKGROUNDS,
     CELL,
     COLORS,

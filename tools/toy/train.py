@@ -1,9 +1,9 @@
 """Train the tiny InfMLLM of the model card ``infmllm-tiny-toy`` on the toy world.
 
-    python -m infmllm_eval.toy.train --out infmllm_eval/toy/weights/model.safetensors
+    python -m tools.toy.train --out infmllm_eval/toy/weights/model.safetensors
 
 Two stages, as InfMLLM starts from an already trained vision encoder: (1) *vision*
-(:mod:`infmllm_eval.toy.vision_stage`): the ViT, ln_vision and pool adapter learn, through a
+(:mod:`tools.toy.vision_stage`): the ViT, ln_vision and pool adapter learn, through a
 linear head on each visual token, what is on its cell (kind, colour, part of a shape, row,
 column), and are then frozen; (2) *instruction tuning*: the LLM learns every task family
 (:data:`MAIN`), on scenes of one shape first, then two, then up to three
@@ -11,13 +11,13 @@ column), and are then frozen; (2) *instruction tuning*: the LLM learns every tas
 image, so that only the words tell the answers apart. The card's LLM has 8 heads of 24
 channels: with 4 heads of 48 it never learned to look a shape up by a word two tokens before
 the "?" ("what shape is the red object?"). While it learns, three heads are also told where
-to look (:mod:`infmllm_eval.toy.focus`, ``--focus-weight``). Training scenes are drawn on
+to look (:mod:`tools.toy.focus`, ``--focus-weight``). Training scenes are drawn on
 the fly from seeds below ``TRAIN_SEEDS`` (the test splits use seeds above it). Every stage-2
 example is built by the inference code path: the model card's prompt style renders the
 request fields, the toy tokenizer encodes them, and ``assemble_multitask(before, visual
 tokens, after)`` is followed by the answer tokens and EOS; the loss is on those only.
 Seeded, deterministic algorithms, fp32 on CPU. Two options, off by default, trade grounding
-for MME color (README): ``--ground-words`` (``vision_stage.ground_words``) and
+for MME color (docs/toy-training.md): ``--ground-words`` (``vision_stage.ground_words``) and
 ``--opening-steps N`` (:data:`OPENING`).
 """
 
@@ -42,11 +42,11 @@ from infmllm_eval.errors import InfmllmEvalError
 from infmllm_eval.modeling import InfMLLM, InfMLLMConfig
 from infmllm_eval.modeling.prompts import PromptStyle, get_style
 from infmllm_eval.modeling.tokenizer import SpTokenizer, load_tokenizer
-from infmllm_eval.toy import questions as q
-from infmllm_eval.toy.focus import Focus, Span
-from infmllm_eval.toy.tokenizer import TOY_TOKENIZER
-from infmllm_eval.toy.vision_stage import ground_words, lr_at, pixels, pretrain_vision
-from infmllm_eval.toy.world import TRAIN_SEEDS, Scene, make_scene
+from tools.toy import questions as q
+from tools.toy.focus import Focus, Span
+from tools.toy.tokenizer import TOY_TOKENIZER
+from tools.toy.vision_stage import ground_words, lr_at, pixels, pretrain_vision
+from tools.toy.world import TRAIN_SEEDS, Scene, make_scene
 
 MODEL = "infmllm-tiny-toy"
 # (family, weight): how often a draw is of each family (yes/no: two examples; grounding
@@ -57,7 +57,7 @@ MIX = (("caption", 1), ("vqa", 4), ("select", 2), ("grounding", 3), ("yes_no", 3
 SHAPE_SCHEDULE = ((300, 1), (900, 2))
 VISION_STEPS, VISION_BATCH = 300, 64  # stage 1: steps and scenes per step
 STEPS, BATCH = 2800, 32  # stage 2: steps (after any opening) and examples per step
-FOCUS_WEIGHT = 1.0  # weight of the attention supervision (infmllm_eval.toy.focus); 0: off
+FOCUS_WEIGHT = 1.0  # weight of the attention supervision (tools.toy.focus); 0: off
 POS_SCALE = 1.0  # amplitude of the ViT position-embedding start (patch embeddings are ~1)
 Example = tuple[str, dict[str, Any], str]
 
@@ -79,7 +79,7 @@ MAIN = Phase("all families", MIX, SHAPE_SCHEDULE)
 # two-shape images with both answers right: count 67 %, colour 0-2 %); learned alone first
 # (400 steps), colour kept 39 % while count reached 75 % in the next 100 steps. In the full
 # recipe, 400 opening steps with ``--ground-words`` took MME color 78.75 -> 192.5 but
-# grounding 51.0 -> 32.0 (README), so the shipped weights do without both.
+# grounding 51.0 -> 32.0 (docs/toy-training.md), so the shipped weights do without both.
 OPENING = Phase("colour pairs", (("color_pairs", 1),), ((100, 1), (400, 2)))
 
 
@@ -180,7 +180,7 @@ class Batcher:
     def batch(self, items: list[tuple[Scene, Example]]
               ) -> tuple[Tensor, Tensor, Tensor, list[Span]]:
         """(inputs_embeds [B, L, H], attention_mask [B, L], labels [B, L] with -100, and per
-        example where its parts sit: :class:`infmllm_eval.toy.focus.Span`)."""
+        example where its parts sit: :class:`tools.toy.focus.Span`)."""
         parts = (self.model.visual_encoder, self.model.ln_vision, self.model.pooler)
         trains_vision = any(p.requires_grad for part in parts for p in part.parameters())
         with torch.set_grad_enabled(trains_vision):  # stage 2: no graph through frozen parts
@@ -254,7 +254,7 @@ def fit(model: InfMLLM, batcher: Batcher, steps: int, batch_size: int, lr: float
     shape a question names (what shape is the red object: chance after 800 steps of such
     questions alone); after 300 steps on one-shape scenes, where reading kind and colour is
     easy, it did (77 %, with 4 heads). ``focus_weight`` > 0 adds that times the attention
-    supervision of :mod:`infmllm_eval.toy.focus` to the loss."""
+    supervision of :mod:`tools.toy.focus` to the loss."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(trainable, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     rng = random.Random(seed)

@@ -3,8 +3,8 @@
 Every scene is a pure function of an integer seed (``random.Random(seed)``), and so are the
 texts about it (captions, questions, expressions). Shapes sit on a 4x4 grid of 16-pixel
 cells, have distinct colours and distinct kinds, and never overlap, so every question about
-a scene has exactly one right answer. The benchmark writer (:mod:`infmllm_eval.toy.build`)
-and the training script (:mod:`infmllm_eval.toy.train`) both draw from here.
+a scene has exactly one right answer. The benchmark writer (:mod:`tools.toy.build`)
+and the training script (:mod:`tools.toy.train`) both draw from here.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from infmllm_eval.toy.world import COLORS, KINDS, Scene, Shape
+from tools.toy.world import COLORS, KINDS, Scene, Shape
 
 OPTION_LETTERS = "ABCD"
 

@@ -6,7 +6,7 @@ A real LLaMA tokenizer keeps common words whole; the generic tiny tokenizer spli
 into four pieces, and the toy model would first have to learn to put colour names back
 together. The words of the toy world are therefore user-defined pieces here.
 
-    python -m infmllm_eval.toy.tokenizer     # rewrites the shipped file, byte for byte
+    python -m tools.toy.tokenizer     # rewrites the shipped file, byte for byte
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import random
 from pathlib import Path
 
 from infmllm_eval.modeling.tiny_tokenizer import CORPUS, train_bpe
-from infmllm_eval.toy import questions as q
-from infmllm_eval.toy.world import BACKGROUNDS, COLORS, KINDS, NUMBER_WORDS, Scene
+from infmllm_eval.toy import TOKENIZER
+from tools.toy import questions as q
+from tools.toy.world import BACKGROUNDS, COLORS, KINDS, NUMBER_WORDS, Scene
 
-TOY_TOKENIZER = Path(__file__).resolve().parent / "tokenizer"
+TOY_TOKENIZER = TOKENIZER
 WORDS = (*COLORS, *BACKGROUNDS, *KINDS, *NUMBER_WORDS, "star", "shape", "shapes", "object",
          "background", "picture", "image", "color", "number", "there", "what", "how", "many")
 
@@ -30,7 +31,7 @@ CORPUS_FAMILIES = ("caption", "grounding", "multiple_choice", "select", "vqa", "
 def _grounding_request(scene: Scene, rng: random.Random) -> tuple[str, str]:
     """One expression and its box, drawn as when the shipped tokenizer was built (the
     trainer's maker now draws one expression per shape, so its random stream differs)."""
-    from infmllm_eval.toy.questions import expressions
+    from tools.toy.questions import expressions
 
     shape = rng.choice(scene.shapes)
     return expressions(shape, scene, rng, 1)[0], shape.unit_box()
@@ -56,8 +57,8 @@ def corpus(n: int = 4000, seed: int = 0) -> str:
     per line."""
     from infmllm_eval.catalog import resolve_model
     from infmllm_eval.modeling.prompts import get_style
-    from infmllm_eval.toy.train import MAKERS, MODEL
-    from infmllm_eval.toy.world import TRAIN_SEEDS, make_scene
+    from tools.toy.train import MAKERS, MODEL
+    from tools.toy.world import TRAIN_SEEDS, make_scene
 
     style = get_style(resolve_model(MODEL).prompt_style)
     rng = random.Random(seed)
