@@ -71,7 +71,10 @@ _MODEL_SCHEMA: dict[str, tuple[Any, bool]] = {
     "prompt_style": (str, False), "options": (dict, False), "architecture": (dict, False),
     "task_options": (dict, False), "generation": (dict, False),
 }
-_GEN_FIELDS = {f.name: f.type for f in dataclasses.fields(GenerationConfig)}
+#: decoding setting -> its type (GenerationConfig's fields are ints, floats and bools)
+_GEN_KINDS: dict[str, type] = {
+    f.name: {"int": int, "float": float, "bool": bool}[str(f.type)]
+    for f in dataclasses.fields(GenerationConfig)}
 
 
 def _type_name(value: Any) -> str:
@@ -83,11 +86,15 @@ def _key(key: Any) -> str:
     return key if isinstance(key, str) and len(key) <= 60 and key.isprintable() else shown(key)
 
 
+def _has_type(value: Any, expected: Any) -> bool:
+    """Whether a YAML value has the type: a bool is not a number; an int is a float too."""
+    if isinstance(value, bool):
+        return expected is bool
+    return isinstance(value, (int, float) if expected is float else expected)
+
+
 def _check_type(where: str, key: str, value: Any, expected: Any) -> None:
-    ok = isinstance(value, expected) and not (expected in (int, float) and isinstance(value, bool))
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        ok = True
-    if not ok:
+    if not _has_type(value, expected):
         raise CardError(
             f"{where}: field '{key}': expected {expected.__name__}, got {_type_name(value)} "
             f"({shown(value)})"
@@ -131,14 +138,8 @@ def _relative_files(where: str, files: dict[str, Any]) -> dict[str, str]:
 
 
 def _generation_overrides(where: str, raw: dict[str, Any]) -> dict[str, Scalar]:
-    """Check decoding settings by name and type (bad ones raise CardError)."""
-    for key, value in raw.items():
-        if key not in _GEN_FIELDS:
-            raise CardError(f"{where}: unknown field 'generation.{_key(key)}' "
-                            f"(allowed: {', '.join(_GEN_FIELDS)})")
-        expected = {"int": int, "float": float, "bool": bool}[str(_GEN_FIELDS[key])]
-        _check_type(where, f"generation.{key}", value, expected)
-    return dict(raw)
+    """A card's decoding settings, checked by name and type (bad ones raise CardError)."""
+    return {key: _generation_value(where, key, value, card=True) for key, value in raw.items()}
 
 
 def _generation(where: str, raw: dict[str, Any]) -> GenerationConfig:
@@ -148,13 +149,8 @@ def _generation(where: str, raw: dict[str, Any]) -> GenerationConfig:
 def generation_with(base: GenerationConfig, overrides: dict[str, Any],
                     where: str) -> GenerationConfig:
     """``base`` with the (name-checked, type-coerced, range-checked) ``overrides`` applied."""
-    values = {}
-    for key, value in overrides.items():
-        if key not in _GEN_FIELDS:
-            raise CardError(f"{where}: unknown generation setting {shown(key)} "
-                            f"(allowed: {', '.join(_GEN_FIELDS)})")
-        kind = {"int": int, "float": float, "bool": bool}[str(_GEN_FIELDS[key])]
-        values[key] = _generation_value(where, key, value, kind)
+    values = {key: _generation_value(where, key, value, card=False)
+              for key, value in overrides.items()}
     result = dataclasses.replace(base, **values)
     problem = result.problem()
     if problem:
@@ -162,27 +158,29 @@ def generation_with(base: GenerationConfig, overrides: dict[str, Any],
     return result
 
 
-def _generation_value(where: str, key: str, value: Any, kind: type) -> Any:
-    """One decoding setting as ``kind``: strings are parsed (true/false/1/0/yes/no for a
-    bool), other values must already have the type (an int is a float too)."""
+def _generation_value(where: str, key: Any, value: Any, card: bool) -> Any:
+    """The one check of a decoding setting: a known name, a value of its type. A card's value
+    must have the type already (a card field); an override (``--generation``, a model card's
+    settings on a task) may also be a string, parsed (true/false/1/0/yes/no for a bool)."""
+    kind = _GEN_KINDS.get(key)
+    if kind is None:
+        what = f"field 'generation.{_key(key)}'" if card else f"generation setting {shown(key)}"
+        raise CardError(f"{where}: unknown {what} (allowed: {', '.join(_GEN_KINDS)})")
+    if card:
+        _check_type(where, f"generation.{key}", value, kind)
+        return value
+    if _has_type(value, kind):
+        return value
     if isinstance(value, str):
         text = value.strip().lower()
-        if kind is bool:
-            if text in ("1", "true", "yes"):
-                return True
-            if text in ("0", "false", "no"):
-                return False
-        else:
+        if kind is not bool:
             try:
                 return kind(text)
             except ValueError:
                 pass
-        raise CardError(f"{where}: {key}={shown(value)} is not {_KIND_NAMES[kind]}")
-    ok = isinstance(value, (int, float) if kind is float else kind) and (
-        kind is bool or not isinstance(value, bool))
-    if not ok:
-        raise CardError(f"{where}: {key}={shown(value)} is not {_KIND_NAMES[kind]}")
-    return value
+        elif text in ("1", "true", "yes", "0", "false", "no"):
+            return text in ("1", "true", "yes")
+    raise CardError(f"{where}: {key}={shown(value)} is not {_KIND_NAMES[kind]}")
 
 
 _KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false"}

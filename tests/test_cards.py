@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from infmllm_eval.cards import load_task_card, task_cards
+from infmllm_eval.cards import generation_with, load_task_card, task_cards
 from infmllm_eval.catalog import resolve_model, resolve_task, resolve_tasks
 from infmllm_eval.errors import CardError, UnknownNameError
+from infmllm_eval.types import GenerationConfig
 
 GOOD = """\
 name: mini
@@ -62,6 +64,38 @@ def test_card_errors_name_file_and_field(tmp_path: Path, extra: str, message: st
 def test_card_field_errors(tmp_path: Path, old: str, new: str, message: str) -> None:
     with pytest.raises(CardError, match=message):
         load_task_card(write(tmp_path, GOOD.replace(old, new)))
+
+
+@pytest.mark.parametrize(("setting", "value", "card_error", "override"), [
+    ("num_beams", 3, None, 3),
+    ("length_penalty", 2, None, 2),  # an int is a number
+    ("do_sample", True, None, True),
+    ("num_beams", "3", "field 'generation.num_beams': expected int, got str", 3),
+    ("do_sample", "yes", "field 'generation.do_sample': expected bool, got str", True),
+    ("num_beams", True, "field 'generation.num_beams': expected int, got bool",
+     "num_beams=True is not an integer"),
+    ("do_sample", 1, "field 'generation.do_sample': expected bool, got int",
+     "do_sample=1 is not true or false"),
+    ("beams", 3, "unknown field 'generation.beams' (allowed: max_new_tokens,",
+     "unknown generation setting 'beams' (allowed: max_new_tokens,"),
+])
+def test_card_and_override_generation_share_one_check(
+        tmp_path: Path, setting: str, value: object, card_error: str | None,
+        override: object) -> None:
+    """A card's generation block takes typed values only; an override (``--generation``, a
+    model card applied to a task) also parses strings. Names and types are checked alike."""
+    text = GOOD + f"generation:\n  {setting}: {value!r}\n".replace("'", '"')
+    if card_error is None:
+        assert getattr(load_task_card(write(tmp_path, text)).generation, setting) == value
+    else:
+        with pytest.raises(CardError, match=re.escape(card_error)):
+            load_task_card(write(tmp_path, text))
+    if isinstance(override, str):
+        with pytest.raises(CardError, match=re.escape(f"where: {override}")):
+            generation_with(GenerationConfig(), {setting: value}, "where")
+    else:
+        got = generation_with(GenerationConfig(), {setting: value}, "where")
+        assert getattr(got, setting) == override
 
 
 def test_builtin_cards_are_valid() -> None:
