@@ -136,7 +136,8 @@ def report(
     = "infmllm-eval report",
 ) -> None:
     """One leaderboard table of runs (and published numbers): columns grouped by family,
-    best value per column in bold, variants and caveats as footnotes."""
+    best value per column in bold (the lowest where the family declares lower is better,
+    none where it declares no direction), variants and caveats as footnotes."""
     from infmllm_eval.report.reference import load_reference
     from infmllm_eval.report.render import format_for, render_report
     from infmllm_eval.report.runs import load_runs
@@ -245,18 +246,23 @@ def gate(
         "--baseline", metavar="FILE|RUN", help="Baseline JSON (results/baselines/, made by "
         "`baseline`) or any results a RUN can be.", show_default=False)],
     max_drop: Annotated[float, typer.Option(
-        "--max-drop", metavar="POINTS", min=0.0, help="Tolerated drop of a tracked metric, "
-        "in its own points, where neither --metric nor the baseline sets one.")] = 1.0,
+        "--max-drop", metavar="POINTS", min=0.0, help="Tolerated worsening of a tracked "
+        "metric, in its own points, where neither --metric nor the baseline sets one: a "
+        "drop, a rise where its family declares lower is better, a move either way where "
+        "it declares no direction.")] = 1.0,
     metric: Tolerances = None,
     significance: Annotated[float | None, typer.Option(
-        "--significance", metavar="ALPHA", min=0.0, max=1.0, help="Also fail a drop of a "
-        "primary metric whose paired bootstrap p-value is below ALPHA, even within "
-        "tolerance.")] = None,
+        "--significance", metavar="ALPHA", min=0.0, max=1.0, help="Also fail a worsening "
+        "of a primary metric (a drop; a rise where lower is better) whose paired bootstrap "
+        "p-value is below ALPHA, even within tolerance.")] = None,
     junit: Annotated[Path | None, typer.Option(
         "--junit", metavar="FILE", help="Write the checks as JUnit XML for CI.")] = None,
 ) -> None:
-    """Exit 1 when a tracked metric of RUN drops beyond its tolerance against the baseline
-    (or significantly, with --significance); prints every check. Exit 2 on bad input."""
+    """Exit 1 when a tracked metric of RUN worsens beyond its tolerance against the baseline
+    (or significantly, with --significance); prints every check. Exit 2 on bad input.
+    Worse is what the metric's family declares: a drop; a rise where lower is better; a
+    move either way where it has no direction (higher is assumed, and said, for a family
+    that is not installed)."""
     from infmllm_eval.report.gate import parse_tolerances, run_gate
     from infmllm_eval.report.junit import junit_xml
     from infmllm_eval.report.runs import load_run

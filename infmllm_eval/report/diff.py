@@ -1,5 +1,9 @@
 """Two runs compared sample by sample: what B fixed and broke relative to A, and a paired
-bootstrap interval and p-value for the difference of the primary metric."""
+bootstrap interval and p-value for the difference of the primary metric.
+
+Fixed and broken follow the primary metric's declared direction: a per-sample score that
+rises is a fix where higher is better and a break where lower is better. For a metric
+without direction, rises are listed as fixed and falls as broken, and a note says so."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from infmllm_eval.errors import BadInputError
+from infmllm_eval.report.declared import LOWER, NO_DIRECTION, declared
 from infmllm_eval.report.runs import RunResult, brief, variant_text
 from infmllm_eval.report.stats import PairedResult, paired_bootstrap, primary_units
 
@@ -26,8 +31,8 @@ class Change:
 class TaskDiff:
     """One task: metric values, the paired test, and the changed samples.
 
-    ``fixed``: the sample's score went up from A to B (for 0/100 scores: wrong -> right);
-    ``broken``: it went down."""
+    ``fixed``: the sample's score got better from A to B (up, or down where lower is better;
+    for 0/100 scores: wrong -> right); ``broken``: it got worse."""
 
     task: str
     metric: str
@@ -52,7 +57,7 @@ def _rows(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _changes(rows_a: dict[str, dict[str, Any]], rows_b: dict[str, dict[str, Any]],
-             ) -> tuple[list[Change], list[Change]]:
+             lower: bool = False) -> tuple[list[Change], list[Change]]:
     fixed: list[Change] = []
     broken: list[Change] = []
     for key, row_b in rows_b.items():
@@ -61,7 +66,7 @@ def _changes(rows_a: dict[str, dict[str, Any]], rows_b: dict[str, dict[str, Any]
             continue
         change = Change(key, float(row_a["score"]), float(row_b["score"]),
                         row_a.get("prediction"), row_b.get("prediction"))
-        (fixed if change.score_b > change.score_a else broken).append(change)
+        (fixed if (change.score_b > change.score_a) != lower else broken).append(change)
     return fixed, broken
 
 
@@ -75,6 +80,12 @@ def diff_task(task: str, a: dict[str, Any], b: dict[str, Any]) -> TaskDiff:
     if variant_text(a) != variant_text(b):
         notes.append(f"scoring variants differ: A {variant_text(a) or 'default'}; "
                      f"B {variant_text(b) or 'default'}")
+    found = declared(a, metric)
+    better = found.better
+    if better == LOWER:
+        notes.append(f"{metric} is lower-is-better: 'fixed' lists samples whose score fell")
+    elif better == NO_DIRECTION:
+        notes.append(f"{metric} has no better direction: 'fixed' lists rises, 'broken' falls")
     units_a, units_b = primary_units(a), primary_units(b)
     paired = None
     if units_a is None or units_b is None:
@@ -82,13 +93,13 @@ def diff_task(task: str, a: dict[str, Any], b: dict[str, Any]) -> TaskDiff:
                      "(not a mean of them, or per-sample scores absent)")
     elif units_a.kind != units_b.kind:
         notes.append(f"no paired test: A pairs by {units_a.kind}, B by {units_b.kind} "
-                     "(per-sample rows with and without 'group')")
+                     f"(per-sample rows with and without {found.unit_key or 'group'!r})")
     else:
         paired = paired_bootstrap(units_a, units_b)
         if paired is None:
             notes.append("no paired test: the runs share no sample")
     rows_a, rows_b = _rows(a), _rows(b)
-    fixed, broken = _changes(rows_a, rows_b)
+    fixed, broken = _changes(rows_a, rows_b, better == LOWER)
     common = len(rows_a.keys() & rows_b.keys())
     if rows_a and rows_b and (common < len(rows_a) or common < len(rows_b)):
         notes.append(f"the runs share {common} samples (A has {len(rows_a)}, B "

@@ -3,9 +3,20 @@ an optional significance rule; and the baseline file written from a run.
 
 Tracked: every scored task's primary metric in the baseline, the metrics the baseline's
 ``tolerances`` name, and those given with ``--metric``. Tolerance of a metric: ``--metric``,
-else the baseline's ``tolerances``, else ``--max-drop``. A check fails when the metric drops
-by more than its tolerance, or (with ``alpha``) when a drop of the primary metric is
-significant by the paired bootstrap (p < alpha) even within tolerance.
+else the baseline's ``tolerances``, else ``--max-drop``.
+
+Which way a metric is better is what its family declares (``MetricSpec.better``, read from
+the baseline entry's family and variant), and the verdict names the rule it applied:
+
+- higher is better: fails when the metric drops by more than its tolerance, or (with
+  ``alpha``) when a drop of the primary metric is significant by the paired bootstrap
+  (p < alpha) even within tolerance;
+- lower is better (an error rate): the same with a rise; the verdict ends "(lower is
+  better)";
+- no direction (a yes-ratio, a count): a drift check, failing when the metric moves by more
+  than its tolerance either way; no significance test (a significant move is no regression);
+- not declared (a plug-in family not installed here, a metric its family does not declare,
+  results without a family): higher is taken as better, and the verdict says so and why.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.report.declared import HIGHER, LOWER, NO_DIRECTION, Declared, declared
 from infmllm_eval.report.runs import BASELINE_FORMAT, RunResult, brief, variant_text
 from infmllm_eval.report.stats import paired_bootstrap, primary_units
 
@@ -25,7 +37,8 @@ COMPARED = ("n_samples", "n_scored", "partial")
 
 @dataclass(frozen=True)
 class Check:
-    """One tracked metric: values, tolerance, paired p-value (when tested) and verdict."""
+    """One tracked metric: values, tolerance, paired p-value (when tested), verdict, and
+    the direction judged by (higher, lower or none)."""
 
     name: str
     baseline: float
@@ -34,6 +47,7 @@ class Check:
     p_value: float | None
     failed: bool
     reason: str
+    better: str = HIGHER
 
     @property
     def delta(self) -> float:
@@ -93,6 +107,11 @@ def tracked(baseline: RunResult, extra: Mapping[str, float]) -> list[str]:
 
 def _check_comparable(task: str, base: dict[str, Any], run: dict[str, Any],
                       base_path: str, run_path: str) -> None:
+    if "family" in base and "family" in run and base["family"] != run["family"]:
+        raise BadInputError(
+            f"{brief(task)}: scored by different families ({base_path}: "
+            f"{brief(str(base['family']))}; {run_path}: {brief(str(run['family']))}); "
+            "numbers are not comparable: remake the baseline with this task card")
     if base["primary_metric"] != run["primary_metric"]:
         raise BadInputError(
             f"{brief(task)}: a different primary metric ({base_path}: "
@@ -142,24 +161,46 @@ def _p_value(task: str, base: dict[str, Any], run: dict[str, Any], base_path: st
     if units_base is None or units_run is None:
         return None
     if units_base.kind != units_run.kind:
+        key = declared(base, base["primary_metric"]).unit_key or "group"
         raise BadInputError(
             f"{brief(task)}: {base_path} pairs by {units_base.kind} but {run_path} by "
-            f"{units_run.kind} (per-sample rows with and without 'group'); regenerate the "
+            f"{units_run.kind} (per-sample rows with and without {key!r}); regenerate the "
             "baseline from a run of this version")
     paired = paired_bootstrap(units_base, units_run)
     return paired.p_value if paired is not None else None
 
 
-def _verdict(drop: float, tolerance: float, p: float | None, alpha: float | None,
-             testable: bool) -> tuple[bool, str]:
-    if drop > tolerance + 1e-9:
-        return True, f"drop {drop:.2f} > tolerance {tolerance:.2f}"
-    if alpha is not None and p is not None and drop > 0 and p < alpha:
-        return True, f"significant drop: p = {p:.4f} < {alpha:g}"
-    reason = "no drop" if drop <= 0 else f"drop {drop:.2f} within tolerance {tolerance:.2f}"
+def _verdict(before: float, after: float, tolerance: float, p: float | None,
+             alpha: float | None, testable: bool, found: Declared) -> tuple[bool, str]:
+    """Failed or not, and why, by the rule of the metric's direction."""
+    if found.better == NO_DIRECTION:
+        return _drift(after - before, tolerance, alpha is not None and testable)
+    lower = found.better == LOWER
+    word, rule = ("rise", " (lower is better)") if lower else ("drop", "")
+    if found.assumed:
+        rule = f" (higher taken as better: {found.assumed})"
+    worse = after - before if lower else before - after
+    if worse > tolerance + 1e-9:
+        return True, f"{word} {worse:.2f} > tolerance {tolerance:.2f}{rule}"
+    if alpha is not None and p is not None and worse > 0 and p < alpha:
+        return True, f"significant {word}: p = {p:.4f} < {alpha:g}{rule}"
+    reason = f"no {word}" if worse <= 0 else f"{word} {worse:.2f} within tolerance {tolerance:.2f}"
     if alpha is not None and testable and p is None:
         reason += " (no paired test: per-sample scores absent)"
-    return False, reason
+    return False, reason + rule
+
+
+def _drift(delta: float, tolerance: float, asked: bool) -> tuple[bool, str]:
+    """A metric without a better direction fails when it moves too far either way."""
+    rule = " (no better direction: a move either way counts)"
+    if asked:
+        rule += "; no significance test without a direction"
+    moved = abs(delta)
+    if moved > tolerance + 1e-9:
+        return True, f"moved {delta:+.2f}, more than tolerance {tolerance:.2f}{rule}"
+    if moved == 0:
+        return False, f"unchanged{rule}"
+    return False, f"moved {delta:+.2f}, within tolerance {tolerance:.2f}{rule}"
 
 
 def _values(result: RunResult, names: Sequence[str]) -> tuple[dict[str, float], list[str]]:
@@ -198,10 +239,13 @@ def run_gate(baseline: RunResult, run: RunResult, max_drop: float = DEFAULT_MAX_
         _check_same_samples(task, base_entry, run_entry, str(baseline.path), str(run.path))
         tolerance = extra.get(name, baseline.tolerances.get(name, max_drop))
         testable = metric == base_entry["primary_metric"]
+        found = declared(base_entry, metric)
         p = (_p_value(task, base_entry, run_entry, str(baseline.path), str(run.path))
-             if alpha is not None and testable else None)
-        failed, reason = _verdict(before[name] - after[name], tolerance, p, alpha, testable)
-        checks.append(Check(name, before[name], after[name], tolerance, p, failed, reason))
+             if alpha is not None and testable and found.better != NO_DIRECTION else None)
+        failed, reason = _verdict(before[name], after[name], tolerance, p, alpha, testable,
+                                  found)
+        checks.append(Check(name, before[name], after[name], tolerance, p, failed, reason,
+                            found.better))
     return GateResult(str(baseline.path), str(run.path), alpha, tuple(checks))
 
 

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from html import escape
 
 from infmllm_eval.report.charts import Series, bar_chart
+from infmllm_eval.report.declared import LOWER, NO_DIRECTION
 from infmllm_eval.report.details import mmbench_table, mme_table
 from infmllm_eval.report.runs import RunResult
-from infmllm_eval.report.table import Cell, Column, Table, fmt_ci, fmt_delta, fmt_value
+from infmllm_eval.report.table import Column, Markup, Table, render_cell
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
@@ -36,16 +37,9 @@ def _sup(marks: tuple[str, ...]) -> str:
     return f"<sup>{escape(','.join(marks))}</sup>" if marks else ""
 
 
-def _cell(cell: Cell, table: Table) -> str:
-    if cell.value is None:
-        return f'<td class="num">{escape(cell.text)}{_sup(cell.marks)}</td>'
-    text = escape(fmt_value(cell.value))
-    text = f"<strong>{text}</strong>" if cell.bold else text
-    if table.show_delta and cell.delta is not None:
-        text += f' <span class="delta">({escape(fmt_delta(cell.delta))})</span>'
-    if table.show_ci and cell.ci is not None:
-        text += f' <span class="ci">{escape(fmt_ci(cell.ci))}</span>'
-    return f'<td class="num">{text}{_sup(cell.marks)}</td>'
+HTML = Markup(escape=escape, bold=lambda text: f"<strong>{text}</strong>",
+              delta=lambda text: f' <span class="delta">({escape(text)})</span>',
+              ci=lambda text: f' <span class="ci">{escape(text)}</span>', sup=_sup)
 
 
 def render_table(table: Table, table_id: str) -> str:
@@ -58,7 +52,8 @@ def render_table(table: Table, table_id: str) -> str:
              f'<tr><th rowspan="2" scope="col">{escape(table.corner)}</th>{groups}</tr>',
              f"<tr>{labels}</tr>", "</thead>", "<tbody>"]
     for row in table.rows:
-        cells = "".join(_cell(c, table) for c in row.cells)
+        cells = "".join(f'<td class="num">{render_cell(c, table, HTML)}</td>'
+                        for c in row.cells)
         lines.append(f'<tr class="{escape(row.kind)}"><th scope="row">{escape(row.label)}'
                      f"{_sup(row.marks)}</th>{cells}</tr>")
     lines += ["</tbody>", "</table></div>"]
@@ -87,11 +82,17 @@ def _chart(table: Table, columns: Sequence[Column], title: str, unit: str,
 
 
 def _family_charts(table: Table) -> list[str]:
+    """One chart per column group; its axis says when the group's metrics are not
+    higher-is-better (every column lower-is-better, or without direction)."""
     out = []
     for group, _ in table.groups():
         columns = [c for c in table.columns if c.group == group]
-        unit = re.search(r"\((.+)\)$", group)
-        out.append(_chart(table, columns, group, unit.group(1) if unit else "value"))
+        found = re.search(r"\((.+)\)$", group)
+        unit = found.group(1) if found else "value"
+        ways = {c.better for c in columns}
+        if ways in ({LOWER}, {NO_DIRECTION}):
+            unit += ", lower is better" if ways == {LOWER} else ", no better direction"
+        out.append(_chart(table, columns, group, unit))
     return out
 
 

@@ -6,7 +6,7 @@ is scaled down to fit). Every text is escaped, so names with ``_ % & # $`` survi
 
 from __future__ import annotations
 
-from infmllm_eval.report.table import Cell, Table, fmt_ci, fmt_delta, fmt_value
+from infmllm_eval.report.table import Markup, Table, render_cell
 
 _ESCAPES = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
@@ -30,16 +30,9 @@ def _sup(marks: tuple[str, ...]) -> str:
     return rf"\textsuperscript{{{','.join(marks)}}}" if marks else ""
 
 
-def _cell(cell: Cell, table: Table) -> str:
-    if cell.value is None:
-        return escape_latex(cell.text) + _sup(cell.marks)
-    text = fmt_value(cell.value)
-    text = rf"\textbf{{{text}}}" if cell.bold else text
-    if table.show_delta and cell.delta is not None:
-        text += rf"\,{{\scriptsize({_signed(fmt_delta(cell.delta))})}}"
-    if table.show_ci and cell.ci is not None:
-        text += rf"\,{{\scriptsize{escape_latex(fmt_ci(cell.ci))}}}"
-    return text + _sup(cell.marks)
+LATEX = Markup(escape=escape_latex, bold=lambda text: rf"\textbf{{{text}}}",
+               delta=lambda text: rf"\,{{\scriptsize({_signed(text)})}}",
+               ci=lambda text: rf"\,{{\scriptsize{escape_latex(text)}}}", sup=_sup)
 
 
 def _header(table: Table) -> list[str]:
@@ -66,7 +59,7 @@ def render_latex(table: Table) -> str:
             lines.append(r"\midrule")
         previous = row.kind
         cells = [escape_latex(row.label) + _sup(row.marks)]
-        cells += [_cell(c, table) for c in row.cells]
+        cells += [render_cell(c, table, LATEX) for c in row.cells]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}"]
     if table.notes:

@@ -2,16 +2,23 @@
 
 Columns come from the runs: each task's primary metric (MME: perception and cognition),
 plus a submission-only task when a published number exists for it. Published numbers for
-tasks no run has are listed in a note, not given empty columns.
+tasks no run has are listed in a note, not given empty columns. A family this module has no
+header for (a plug-in, or yes_no scored as POPE) gets a group named after the family.
+
+The best value of a column is bold in the direction its family declares: the highest, the
+lowest for a lower-is-better metric, none for a metric without direction; the notes say
+which columns are not "highest is best", and where a direction was assumed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from infmllm_eval.cards import task_cards
 from infmllm_eval.metrics.mme import CATEGORY
+from infmllm_eval.report.declared import HIGHER, LOWER, NO_DIRECTION, declared
 from infmllm_eval.report.reference import PublishedModel, ReferenceFile
 from infmllm_eval.report.runs import RunResult, unique_labels, variant_text
 from infmllm_eval.report.table import Cell, Column, Marks, Note, Row, Table, compose
@@ -23,6 +30,9 @@ FAMILY_GROUPS = {"caption": "Captioning (CIDEr)", "vqa": "VQA (accuracy)",
 FAMILY_METRIC = {"caption": "CIDEr", "vqa": "accuracy", "gqa": "accuracy",
                  "grounding": "acc@0.5", "multiple_choice": "circular_accuracy"}
 FAMILY_COLUMNS = {"yes_no": ("perception", "cognition")}
+#: the metrics a header describes where it does not fit every metric of its family (a
+#: yes_no task scored as POPE is no MME score)
+FAMILY_HEADED = {"yes_no": ("perception", "cognition", "total")}
 GROUP_ORDER = list(dict.fromkeys(FAMILY_GROUPS[f] for f in FAMILY_ORDER))
 
 SUBMISSION_TEXT = "sub."
@@ -35,11 +45,12 @@ NOTE_CI = ("[low, high]: 95% bootstrap interval of the primary metric (percentil
            "resamples of samples, or of questions for CircularEval).")
 
 
-def make_column(task: str, metric: str, family: str) -> Column:
+def make_column(task: str, metric: str, family: str, better: str = HIGHER) -> Column:
     """A column; its label names the metric unless the family header already does."""
-    group = FAMILY_GROUPS.get(family, family)
+    headed = metric in FAMILY_HEADED.get(family, (metric,))
+    group = FAMILY_GROUPS.get(family, family) if headed else family
     label = task if FAMILY_METRIC.get(family) == metric else f"{task} {metric}"
-    return Column(task, metric, group, label)
+    return Column(task, metric, group, label, better=better)
 
 
 def _order(column: Column) -> tuple[int, str, str, int]:
@@ -60,28 +71,57 @@ def _measured(entry: dict[str, Any], metric: str) -> bool:
     return any(CATEGORY.get(name) == metric for name in subtasks)
 
 
-def discover_columns(runs: Sequence[RunResult],
-                     models: Sequence[PublishedModel]) -> list[Column]:
-    """The table's columns in family, then task order."""
+def discover_columns(runs: Sequence[RunResult], models: Sequence[PublishedModel],
+                     assumed: dict[str, str] | None = None) -> list[Column]:
+    """The table's columns in family, then task order; ``assumed`` collects, by column key,
+    why a column's direction was assumed (higher) rather than declared."""
     found: dict[str, Column] = {}
     submitted: set[str] = set()
+    entries: list[tuple[str, str, dict[str, Any]]] = []
     for run in runs:
         for task, entry in run.tasks.items():
             if "submission" in entry:
                 submitted.add(task)
                 continue
             family = str(entry.get("family", "other"))
-            for metric in FAMILY_COLUMNS.get(family, (entry["primary_metric"],)):
+            columns = FAMILY_COLUMNS.get(family, ())
+            chosen = [m for m in columns if m in entry["metrics"]] or [entry["primary_metric"]]
+            for metric in chosen:
                 if run.value(task, metric) is not None and _measured(entry, metric):
-                    column = make_column(task, metric, family)
-                    found.setdefault(column.key, column)
+                    entries.append((task, metric, entry))
     cards = task_cards()
     for model in models:
         for result in model.results:
             if result.task in submitted and result.task in cards:
-                column = make_column(result.task, result.metric, cards[result.task].family)
-                found.setdefault(column.key, column)
+                entries.append((result.task, result.metric,
+                                {"family": cards[result.task].family}))
+    for task, metric, entry in entries:
+        if f"{task}.{metric}" in found:
+            continue
+        how = declared(entry, metric)
+        column = make_column(task, metric, str(entry.get("family", "other")), how.better)
+        found[column.key] = column
+        if how.assumed and assumed is not None:
+            assumed[column.key] = how.assumed
     return sorted(found.values(), key=_order)
+
+
+def direction_notes(columns: Sequence[Column], assumed: dict[str, str]) -> list[Note]:
+    """What 'bold' means here: the plain note when every column is higher-is-better as
+    declared; else which columns bold their lowest value, which bold nothing, and which
+    directions were assumed."""
+    keys = {way: [c.key for c in columns if c.better == way] for way in (LOWER, NO_DIRECTION)}
+    if not keys[LOWER] and not keys[NO_DIRECTION] and not assumed:
+        return [Note("", NOTE_BOLD)]
+    notes = [Note("", NOTE_BOLD if not keys[LOWER] else
+                  "Bold: the best value of each column (the lowest where lower is better: "
+                  f"{', '.join(keys[LOWER])}).")]
+    if keys[NO_DIRECTION]:
+        notes.append(Note("", f"Nothing bold in {', '.join(keys[NO_DIRECTION])}: no better "
+                              "direction (a diagnostic, e.g. a yes-ratio)."))
+    notes += [Note("", f"{key}: higher taken as better ({why}).")
+              for key, why in assumed.items()]
+    return notes
 
 
 def _variants(runs: Sequence[RunResult], column: Column) -> set[str]:
@@ -131,15 +171,15 @@ def build_leaderboard(runs: Sequence[RunResult], references: Sequence[ReferenceF
                       title: str = "infmllm-eval report") -> Table:
     """One table of every run (in the given order), then the published rows."""
     models = [m for ref in references for m in ref.models]
-    columns = discover_columns(runs, models)
+    assumed: dict[str, str] = {}
+    columns = discover_columns(runs, models, assumed)
     marks = Marks()
     uniform: dict[str, bool] = {}
     for i, column in enumerate(columns):
         variants = _variants(runs, column)
         uniform[column.key] = len(variants) <= 1
         if len(variants) == 1 and (variant := variants.pop()):
-            columns[i] = Column(column.task, column.metric, column.group, column.label,
-                                (marks.mark(f"scoring variant: {variant}"),))
+            columns[i] = replace(column, marks=(marks.mark(f"scoring variant: {variant}"),))
     rows = [Row(run.label, "run", tuple(
         _run_cell(run.tasks.get(c.task), run, c, marks, uniform[c.key], show_ci)
         for c in columns), source=str(run.path)) for run in runs]
@@ -154,7 +194,7 @@ def build_leaderboard(runs: Sequence[RunResult], references: Sequence[ReferenceF
     labels = unique_labels([r.label for r in rows])
     rows = [Row(label, r.kind, r.cells, r.marks, r.source)
             for r, label in zip(rows, labels, strict=True)]
-    general = [Note("", NOTE_BOLD)]
+    general = direction_notes(columns, assumed)
     if baseline is not None:
         general.append(Note("", f"(+x / -x): difference to {baseline}."))
     if show_ci:

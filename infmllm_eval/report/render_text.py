@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from infmllm_eval.report.table import Cell, Table, fmt_ci, fmt_delta, fmt_value
+from infmllm_eval.report.table import Markup, Table, render_cell
 
 
 def _md_escape(text: str) -> str:
@@ -20,16 +20,8 @@ def _sup(marks: tuple[str, ...]) -> str:
     return f"<sup>{','.join(marks)}</sup>" if marks else ""
 
 
-def _md_cell(cell: Cell, table: Table) -> str:
-    if cell.value is None:
-        return cell.text + _sup(cell.marks)
-    text = fmt_value(cell.value)
-    text = f"**{text}**" if cell.bold else text
-    if table.show_delta and cell.delta is not None:
-        text += f" ({fmt_delta(cell.delta)})"
-    if table.show_ci and cell.ci is not None:
-        text += f" {fmt_ci(cell.ci)}"
-    return text + _sup(cell.marks)
+MARKDOWN = Markup(escape=_md_escape, bold=lambda text: f"**{text}**",
+                  delta=lambda text: f" ({text})", ci=lambda text: f" {text}", sup=_sup)
 
 
 def render_markdown(table: Table) -> str:
@@ -40,7 +32,7 @@ def render_markdown(table: Table) -> str:
              "|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|"]
     for row in table.rows:
         cells = [_md_escape(row.label) + _sup(row.marks)]
-        cells += [_md_cell(c, table) for c in row.cells]
+        cells += [render_cell(c, table, MARKDOWN) for c in row.cells]
         lines.append("| " + " | ".join(cells) + " |")
     if table.notes:
         lines.append("")

@@ -1,9 +1,15 @@
 """Per-unit scores of a primary metric and the paired bootstrap of a difference between runs.
 
-A unit is what the primary metric averages: a sample (VQA, grounding, captions: the per-image
-CIDEr) or a question made of several rows (MMBench CircularEval: right only when every pass
-is right). Units are only used when their mean reproduces the recorded primary metric, so a
-metric that is not a mean (MME's sum of subtask scores) gets no interval instead of a wrong one.
+A unit is what the primary metric averages, as its family declares (``unit_key`` and the
+metric's ``aggregate``, see families.base): a sample (VQA, grounding, captions: the per-image
+CIDEr), or a question made of the rows sharing the ``unit_key`` field (MMBench CircularEval:
+``group``; a question is right only when every pass is, so its score is the rows' minimum).
+Only a metric declared as a ``mean`` has units: MME's sum of subtask scores gets no interval.
+
+The units are used only when their mean reproduces the recorded metric: a results file can
+be edited or cut, a plug-in may declare its aggregate wrongly, and a family unknown here
+declares nothing (its rows are then taken as samples), so this check stays as the net that
+keeps a wrong pairing from ever being tested.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ from typing import Any
 import numpy as np
 
 from infmllm_eval.metrics.bootstrap import bootstrap_means
+from infmllm_eval.report.declared import Declared, declared
 
 RESAMPLES = 10_000
 
 
 @dataclass(frozen=True)
 class Units:
-    """Unit ids and their scores; ``kind`` is 'sample' or 'question'."""
+    """Unit ids and their scores; ``kind`` is 'sample', or 'question' for units of several
+    rows (the family's ``unit_key``)."""
 
     ids: tuple[str, ...]
     scores: tuple[float, ...]
@@ -47,16 +55,27 @@ def _matches(scores: list[float], value: Any) -> bool:
 
 def primary_units(entry: Mapping[str, Any]) -> Units | None:
     """The units of the entry's primary metric, or None when they cannot be rebuilt from
-    ``per_sample`` (absent, or the metric is not their mean)."""
+    ``per_sample`` (absent, a metric that is not a mean, only some rows with the unit
+    field, or scores whose mean is not the recorded metric). Rows none of which has the
+    family's unit field are samples."""
     rows = entry.get("per_sample") or []
-    value = entry.get("metrics", {}).get(entry.get("primary_metric", ""))
-    if rows and all("group" in r for r in rows):  # questions first: where every question's
-        groups: dict[str, float] = {}  # passes agree both means match, and two runs must
-        for row in rows:  # pair the same kind of unit
-            key = str(row["group"])
-            groups[key] = min(groups.get(key, math.inf), float(row["score"]))
-        if _matches(list(groups.values()), value):
-            return Units(tuple(groups), tuple(groups.values()), "question")
+    metric = entry.get("primary_metric", "")
+    value = entry.get("metrics", {}).get(metric)
+    found = declared(entry, metric) if isinstance(metric, str) else Declared()
+    if not rows or found.aggregate not in ("mean", None):
+        return None
+    key = found.unit_key
+    grouped = 0 if key is None else sum(key in r for r in rows)
+    if key is not None and grouped:  # rows without the field are samples; a mix is damage
+        if grouped != len(rows):
+            return None
+        units: dict[str, float] = {}
+        for row in rows:
+            name = str(row[key])
+            units[name] = min(units.get(name, math.inf), float(row["score"]))
+        if _matches(list(units.values()), value):
+            return Units(tuple(units), tuple(units.values()), "question")
+        return None
     scores = [float(r["score"]) for r in rows]
     if _matches(scores, value):
         return Units(tuple(str(r["id"]) for r in rows), tuple(scores), "sample")

@@ -1,28 +1,32 @@
 """The table model shared by every renderer: columns grouped by family, one row per run or
-published model, cells with their value, bold best, delta, interval and footnote marks."""
+published model, cells with their value, bold best, delta, interval and footnote marks; and
+the one cell renderer every format calls with its own :class:`Markup`."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.report.declared import HIGHER, LOWER
 
 MISSING = "–"
 
 
 @dataclass(frozen=True)
 class Column:
-    """One metric of one task, under a family header."""
+    """One metric of one task, under a family header; ``better`` is its direction (higher,
+    lower, or none: no value is bold)."""
 
     task: str
     metric: str
     group: str
     label: str
     marks: tuple[str, ...] = ()
+    better: str = HIGHER
 
     @property
     def key(self) -> str:
@@ -116,11 +120,14 @@ def value_frame(labels: Sequence[str], columns: Sequence[Column],
     return frame
 
 
-def best_mask(frame: pd.DataFrame) -> pd.DataFrame:
-    """True where a value is its column's highest (ties included), for columns with at least
-    two values; every metric in these tables is higher-is-better."""
-    counts = frame.count()
-    mask: pd.DataFrame = frame.eq(frame.max()) & (counts >= 2)
+def best_mask(frame: pd.DataFrame, better: Sequence[str] | None = None) -> pd.DataFrame:
+    """True where a value is its column's best (ties included), for columns with at least
+    two values: the highest, the lowest where ``better`` says lower, none where it says
+    none (default: every column higher-is-better)."""
+    directions = pd.Series(list(better) if better is not None else [HIGHER] * frame.shape[1],
+                           index=frame.columns, dtype=object)
+    best = frame.max().where(directions == HIGHER, frame.min().where(directions == LOWER))
+    mask: pd.DataFrame = frame.eq(best) & (frame.count() >= 2)
     return mask
 
 
@@ -140,7 +147,7 @@ def compose(rows: Sequence[Row], columns: Sequence[Column],
     """The rows with the best value of every column in bold and the deltas to ``baseline``."""
     frame = value_frame([r.label for r in rows], columns,
                         [[c.value for c in r.cells] for r in rows])
-    best = best_mask(frame).to_numpy()
+    best = best_mask(frame, [c.better for c in columns]).to_numpy()
     found = delta_frame(frame, baseline)
     deltas = found.to_numpy(dtype="float64") if found is not None else None
     out = []
@@ -169,3 +176,29 @@ def fmt_delta(delta: float) -> str:
 def fmt_ci(ci: tuple[float, float]) -> str:
     """``[low, high]``."""
     return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+@dataclass(frozen=True)
+class Markup:
+    """How one format writes literal text and a cell's parts: ``delta`` and ``ci`` get the
+    formatted text (``+1.25``, ``[60.00, 70.00]``) and return what follows the value."""
+
+    escape: Callable[[str], str]
+    bold: Callable[[str], str]
+    delta: Callable[[str], str]
+    ci: Callable[[str], str]
+    sup: Callable[[tuple[str, ...]], str]
+
+
+def render_cell(cell: Cell, table: Table, markup: Markup) -> str:
+    """A cell's content in one format: value (bold when best) or its text, then the delta
+    and interval the table shows, then the footnote marks."""
+    if cell.value is None:
+        return markup.escape(cell.text) + markup.sup(cell.marks)
+    text = markup.escape(fmt_value(cell.value))
+    text = markup.bold(text) if cell.bold else text
+    if table.show_delta and cell.delta is not None:
+        text += markup.delta(fmt_delta(cell.delta))
+    if table.show_ci and cell.ci is not None:
+        text += markup.ci(fmt_ci(cell.ci))
+    return text + markup.sup(cell.marks)
