@@ -258,6 +258,8 @@ def test_batches_keep_order_and_group_settings() -> None:
     texts = generate_all(pending, generate, 2, lambda r: len(r.fields["text"]))
     assert texts[0] == "answer 0" and texts[1:] == [f"answer {i} STOP junk" for i in range(1, 7)]
     assert all(len(b) <= 2 for b in batches)
+    # settings in a fixed order (greedy's text sorts first), each cut by the engine's planner
+    assert batches == [["6", "4"], ["2", "0"], ["5", "3"], ["1"]]
     assert sorted(key for b in batches for key in b) == sorted(str(i) for i in range(7))
     for batch in batches:  # one decoding setting per batch, longest prompt first
         assert len({int(k) % 2 for k in batch}) == 1

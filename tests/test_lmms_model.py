@@ -86,8 +86,18 @@ def test_instruction_prompt_and_model_args() -> None:
     assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
 
 
+def test_any_registered_adapter() -> None:
+    """A card of another adapter (scripted: no device option, lmms-eval's --device is not
+    passed on) answers through the same batching."""
+    model = InfMLLM(card="scripted", default="a cat\n\njunk", batch_size=2, device="cuda")
+    model.task_dict = {"demo": {"val": demo_docs()}}
+    assert model.device == "cpu" and model.batch_size == 2
+    assert model.generate_until(instances(demo_docs()[:3], GREEDY)) == ["a cat"] * 3
+    assert model.adapter.calls == [2, 1]  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(("args", "message"), [
-    ({"card": "scripted"}, "this card's adapter is 'scripted'"),
+    ({"card": "scripted", "colour": "red"}, "unknown option"),
     ({"card": "infmllm-tiny", "prompt": "chat"}, "prompt='chat'"),
     ({"card": "infmllm-tiny", "colour": "red"}, "unknown option"),
     ({"card": "infmllm-tinyy"}, "Did you mean 'infmllm-tiny'"),

@@ -13,6 +13,7 @@ from typing import Any
 from PIL import Image
 
 from infmllm_eval.data.images import data_uri
+from infmllm_eval.engine.batching import plan_batches
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.types import GenerationConfig, Request, Response
 
@@ -150,21 +151,18 @@ def trim(text: str, until: Sequence[str]) -> str:
 def generate_all(pending: Sequence[Pending], generate: Callable[[list[Request]], list[Response]],
                  batch_size: int, cost: Callable[[Request], int],
                  progress: Callable[[int], None] = lambda n: None) -> list[str]:
-    """Answers in request order: requests with equal decoding settings are batched, longest
-    prompts first (so padding stays small and a memory error shows at once)."""
-    order = sorted(range(len(pending)), key=lambda i: (
-        str(pending[i].request.generation), -cost(pending[i].request), i))
-    texts: dict[int, str] = {}
-    start = 0
-    while start < len(order):
-        gen = pending[order[start]].request.generation
-        chunk = [order[start]]
-        while (len(chunk) < batch_size and start + len(chunk) < len(order)
-               and pending[order[start + len(chunk)]].request.generation == gen):
-            chunk.append(order[start + len(chunk)])
-        responses = generate([with_image(pending[i]) for i in chunk])
-        for i, response in zip(chunk, responses, strict=True):
-            texts[i] = trim(response.text, pending[i].until).strip()
-        progress(len(chunk))
-        start += len(chunk)
-    return [texts[i] for i in range(len(pending))]
+    """Answers in request order. Requests with equal decoding settings are batched by the
+    engine's ``plan_batches``, longest prompts first (padding stays small and a memory error
+    shows at once); each batch's images are read when it runs."""
+    by_setting: dict[GenerationConfig, list[int]] = {}
+    for i, item in enumerate(pending):
+        by_setting.setdefault(item.request.generation, []).append(i)
+    texts = [""] * len(pending)
+    for _, indices in sorted(by_setting.items(), key=lambda group: str(group[0])):
+        for batch in plan_batches(indices, batch_size, lambda i: -cost(pending[i].request),
+                                  window=len(indices)):
+            responses = generate([with_image(pending[i]) for i in batch])
+            for i, response in zip(batch, responses, strict=True):
+                texts[i] = trim(response.text, pending[i].until).strip()
+            progress(len(batch))
+    return texts

@@ -1,11 +1,12 @@
-"""The lmms-eval model ``infmllm``: our InfMLLM adapter behind lmms-eval's ``lmms`` interface.
+"""The lmms-eval model ``infmllm``: our model adapters behind lmms-eval's ``lmms`` interface.
 
     lmms-eval --model infmllm --model_args card=infmllm-7b,weights=/ckpt/infmllm-7b \\
         --tasks vqav2_val --batch_size 16
 
-``--model_args``: ``card`` (a model card of ours, adapter ``infmllm``), ``prompt``
+``--model_args``: ``card`` (a model card of ours, of any registered adapter), ``prompt``
 (``instruction``, the default, or ``question``: see :data:`bridge.PROMPT_FAMILIES`), and any
-``--model-option`` of the adapter (weights, tokenizer, device, dtype, attn, feature_cache …).
+``--model-option`` of the card's adapter (for ``infmllm``: weights, tokenizer, device, dtype,
+attn, feature_cache …). lmms-eval's ``--device`` reaches adapters that take a device.
 Only generate_until is supported; log-likelihood and multi-round requests raise a clear error.
 Imported by lmms-eval only (this module imports lmms_eval).
 """
@@ -17,8 +18,7 @@ from typing import Any
 
 from lmms_eval.api.model import lmms
 
-from infmllm_eval.adapters import create_adapter
-from infmllm_eval.adapters.infmllm import InfMLLMAdapter
+from infmllm_eval.adapters import adapter_class, create_adapter
 from infmllm_eval.cards import generation_with
 from infmllm_eval.catalog import resolve_model
 from infmllm_eval.commands import parse_batch_size
@@ -45,8 +45,8 @@ def _option_text(value: Any) -> str:
 
 
 class InfMLLM(lmms):  # type: ignore[misc]  # lmms_eval is untyped
-    """InfMLLM for lmms-eval: requests are rendered by the model card's prompt style and
-    generated in batches of ``batch_size`` (equal decoding settings, longest first)."""
+    """A model card of ours for lmms-eval: requests are rendered by the card's prompt style
+    and generated in batches of ``batch_size`` (equal decoding settings, longest first)."""
 
     is_simple = True
 
@@ -61,16 +61,14 @@ class InfMLLM(lmms):  # type: ignore[misc]  # lmms_eval is untyped
             raise BadInputError(f"--model_args prompt={shown(prompt)}: expected "
                                 f"{' or '.join(PROMPT_FAMILIES)}")
         model_card = resolve_model(str(card))
-        if model_card.adapter != "infmllm":
-            raise BadInputError(f"--model_args card={card}: lmms-eval runs InfMLLM model cards "
-                                f"(adapter infmllm); this card's adapter is "
-                                f"{shown(model_card.adapter)}")
         adapter_options = {k: _option_text(v) for k, v in options.items()}
-        if device:
+        if device and adapter_class(model_card).accepts_device:
             adapter_options.setdefault("device", str(device))
-        adapter = create_adapter(model_card, adapter_options)
-        assert isinstance(adapter, InfMLLMAdapter)
-        self.adapter = adapter
+        self.adapter = create_adapter(model_card, adapter_options)
+        # the device option in effect; "cpu" when none is set (an adapter may still pick its
+        # own: infmllm takes cuda when available)
+        self._device = (adapter_options.get("device")
+                        or str(model_card.options.get("device") or "cpu"))
         self.prompt = prompt
         self.batch_size_per_gpu = parse_batch_size(str(batch_size))
         self.base_generation = generation_with(
@@ -83,7 +81,9 @@ class InfMLLM(lmms):  # type: ignore[misc]  # lmms_eval is untyped
 
     @property
     def device(self) -> str:
-        return str(self.adapter.device)
+        """The ``device`` option given (model_args, lmms-eval's --device or the model card),
+        else "cpu"."""
+        return self._device
 
     def generate_until(self, requests: list[Any]) -> list[str]:
         """One answer per request, in order; each request's image is taken from its doc."""
