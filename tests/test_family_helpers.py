@@ -58,3 +58,17 @@ def test_accuracy_metrics() -> None:
     assert list(accuracy_metrics([1.0], breakdown)) == [
         "accuracy", "accuracy_number", "accuracy_yes/no"]
     assert accuracy_metrics([1.0], {}) == {"accuracy": 1.0}
+
+
+def test_vqa_and_gqa_submissions_share_the_cleaned_rows() -> None:
+    from infmllm_eval.families.gqa import GQA
+    from infmllm_eval.families.vqa import VQA
+
+    samples = [Sample(i, None, {"question": "q"}, None, {}) for i in (7, 8)]
+    predictions = {"7": "two dogs, Question: more"}  # 8 has no prediction
+    options = {"postprocess": "infmllm-vqa"}
+    assert VQA.submission(samples, predictions, options) == [
+        {"question_id": 7, "answer": "two dogs"}, {"question_id": 8, "answer": ""}]
+    assert GQA.submission(samples, predictions, {"postprocess": "none"}) == [
+        {"questionId": 7, "prediction": "two dogs, Question: more"},
+        {"questionId": 8, "prediction": ""}]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.metrics.postprocess import get_postprocessor
 from infmllm_eval.registry import did_you_mean
 from infmllm_eval.types import Sample
 
@@ -237,3 +238,11 @@ def accuracy_metrics(scores: Iterable[float], breakdown: Mapping[str, Mapping[st
     for name, value in breakdown.get(key, {}).items():
         metrics[f"accuracy_{name}"] = value
     return metrics
+
+
+def cleaned_submission(samples: list[Sample], predictions: Mapping[str, str | None],
+                       postprocess: str, id_key: str, text_key: str) -> list[dict[str, Any]]:
+    """An official answer file of open-ended questions (VQA, GQA): one ``{id_key: the sample
+    id, text_key: the post-processed prediction}`` row per sample ('' when missing)."""
+    clean = get_postprocessor(postprocess)
+    return [{id_key: s.id, text_key: clean(predictions.get(s.key) or "")} for s in samples]

@@ -12,6 +12,7 @@ from infmllm_eval.families.base import (
     OptionSpec,
     ScoredSample,
     accuracy_metrics,
+    cleaned_submission,
     means_by_meta,
 )
 from infmllm_eval.metrics.gqa import GQA_VARIANTS, gqa_match
@@ -59,9 +60,8 @@ class GqaFamily(Family):
         self, samples: list[Sample], predictions: Mapping[str, str | None],
         options: Mapping[str, str],
     ) -> Any:
-        clean = get_postprocessor(options["postprocess"])
-        return [{"questionId": s.id, "prediction": clean(predictions.get(s.key) or "")}
-                for s in samples]
+        return cleaned_submission(samples, predictions, options["postprocess"], "questionId",
+                                  "prediction")
 
 
 GQA = GqaFamily()

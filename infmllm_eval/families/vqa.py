@@ -15,6 +15,7 @@ from infmllm_eval.families.base import (
     OptionSpec,
     ScoredSample,
     accuracy_metrics,
+    cleaned_submission,
     grouped_means,
 )
 from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor, identity
@@ -66,9 +67,8 @@ class VqaFamily(Family):
         self, samples: list[Sample], predictions: Mapping[str, str | None],
         options: Mapping[str, str],
     ) -> Any:
-        clean = get_postprocessor(options["postprocess"])
-        return [{"question_id": s.id, "answer": clean(predictions.get(s.key) or "")}
-                for s in samples]
+        return cleaned_submission(samples, predictions, options["postprocess"], "question_id",
+                                  "answer")
 
 
 VQA = VqaFamily()
