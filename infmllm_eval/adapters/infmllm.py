@@ -263,6 +263,10 @@ class InfMLLMAdapter(ModelAdapter):
         rows: list[list[int]] = ids.tolist()
         return rows
 
+    def seed(self, value: int) -> None:
+        """Seed torch's generators (CPU and every GPU) used by sampling."""
+        torch.manual_seed(value)
+
     def stats(self) -> dict[str, Any]:
         """Counters for metrics.json: ViT forwards, unique images, model compute time."""
         return {**self.features.stats(),
