@@ -71,7 +71,7 @@ def list_tasks(
     data_root: DataRoot = None,
 ) -> None:
     """Table of tasks: family, split, size, primary metric and whether its data is found."""
-    from infmllm_eval.commands import task_rows
+    from infmllm_eval.listing import task_rows
 
     rows = task_rows(_root_dir(data_root), details)
     table = _table("Tasks", rows)
@@ -81,7 +81,7 @@ def list_tasks(
 @list_app.command("models")
 def list_models() -> None:
     """Table of model cards: adapter, prompt style and description."""
-    from infmllm_eval.commands import model_rows
+    from infmllm_eval.listing import model_rows
 
     out.print(_table("Models", model_rows()))
 
@@ -90,7 +90,7 @@ def list_models() -> None:
 def list_plugins() -> None:
     """Every task family, loader, model adapter, prompt style, post-processor and judge, and
     where it comes from (built in, or an installed package's entry point)."""
-    from infmllm_eval.commands import plugin_rows
+    from infmllm_eval.listing import plugin_rows
 
     out.print(_table("Plug-ins", plugin_rows()))
 
@@ -106,7 +106,7 @@ def data_check(
 ) -> None:
     """Per task: which files are found or missing (with the expected path) and the sample
     count against the card's expected size. Exits 2 when something is missing."""
-    from infmllm_eval.commands import check_data
+    from infmllm_eval.listing import check_data
 
     rows, ok = check_data(_root_dir(data_root), tasks or [], files or [], images)
     out.print(_table("Data check", rows))

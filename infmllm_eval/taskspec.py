@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from infmllm_eval.cards import ModelCard, TaskCard, generation_with
+from infmllm_eval.cards import ModelCard, TaskCard, generation_with, task_cards
+from infmllm_eval.catalog import resolve_tasks
 from infmllm_eval.data import get_loader
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.families import get_family
@@ -131,3 +132,22 @@ def load_samples(spec: TaskSpec, limit: int | None = None, images: bool = True) 
     files = {k: p for k, p in spec.files.items() if images or k != "images"}
     samples = get_loader(spec.card.loader)(files, spec.card.loader_args)
     return samples[:limit] if limit is not None else samples
+
+
+def build_specs(tasks: Sequence[str], data_root: Path, files: Sequence[str],
+                options: Sequence[str], model: ModelCard | None = None,
+                generation: Sequence[str] = ()) -> list[TaskSpec]:
+    """Task specs for several tasks: with a model, ``--option`` applies to the tasks whose
+    family has that option, and an option no selected task has is an error."""
+    cards = resolve_tasks(list(tasks)) if tasks else list(task_cards().values())
+    overrides = split_file_overrides(cards, parse_pairs(files, "--file"))
+    user_options = parse_pairs(options, "--option")
+    gen = parse_pairs(generation, "--generation")
+    specs = [build_task(c, data_root, overrides[c.name], user_options, model, gen)
+             for c in cards]
+    known = {o.name for s in specs for o in s.family.options}
+    for name in user_options:
+        if name not in known:
+            raise BadInputError(f"--option {name}: no selected task has this option."
+                                f"{did_you_mean(name, sorted(known))}")
+    return specs

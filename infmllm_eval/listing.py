@@ -1,0 +1,114 @@
+"""What `list tasks|models|plugins` and `data check` show: one row per card or plug-in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from infmllm_eval.cards import model_cards, task_cards
+from infmllm_eval.errors import InfmllmEvalError
+from infmllm_eval.taskspec import TaskSpec, build_specs, build_task, load_samples, missing_files
+
+
+def _data_status(spec: TaskSpec, data_root: Path) -> str:
+    if not data_root.is_dir() and not set(spec.files) - set(missing_files(spec)):
+        return f"no data root ({data_root})"
+    absent = missing_files(spec)
+    if not absent:
+        return "ready"
+    return f"missing {', '.join(sorted(absent))}"
+
+
+def shown_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Table cells as literal text: card fields and paths (a description such as '[/red]'
+    is Rich markup, a MarkupError traceback) are markup-escaped, and control characters
+    other than the cells' own line breaks are shown escaped."""
+    from rich.markup import escape
+
+    from infmllm_eval.errors import one_line
+
+    def cell(text: str) -> str:
+        if not text.replace("\n", "").isprintable():
+            text = "\n".join(one_line(part) for part in text.split("\n"))
+        return escape(text)
+
+    return [{key: cell(value) for key, value in row.items()} for row in rows]
+
+
+def task_rows(data_root: Path, details: bool) -> list[dict[str, str]]:
+    """One row per task card, for `list tasks` (cells markup-escaped)."""
+    rows = []
+    for card in task_cards().values():
+        spec = build_task(card, data_root)
+        row = {"name": card.name, "family": card.family, "split": card.split,
+               "size": f"{card.size:,}", "primary metric": card.primary_metric,
+               "data": _data_status(spec, data_root)}
+        if details:
+            row["groups"] = ", ".join(card.groups)
+            row["files (--file KEY=PATH)"] = "\n".join(f"{k}: {v}" for k, v in card.files.items())
+            row["options (--option)"] = "\n".join(
+                f"{o.name}={spec.options[o.name]} ({'|'.join(o.choices)})"
+                for o in spec.family.options)
+        rows.append(row)
+    return shown_rows(rows)
+
+
+def model_rows() -> list[dict[str, str]]:
+    """One row per model card, for `list models` (cells markup-escaped)."""
+    return shown_rows([{"name": c.name, "adapter": c.adapter,
+                         "prompt style": c.prompt_style or "-", "description": c.description}
+                        for c in model_cards().values()])
+
+
+def plugin_rows() -> list[dict[str, str]]:
+    """One row per registered family, loader, adapter, prompt style, post-processor and
+    judge, with where it comes from, for `list plugins` (cells markup-escaped)."""
+    from infmllm_eval.adapters import ADAPTERS
+    from infmllm_eval.data import LOADERS
+    from infmllm_eval.families import FAMILIES
+    from infmllm_eval.metrics.judge import JUDGES
+    from infmllm_eval.metrics.postprocess import POSTPROCESSORS
+    from infmllm_eval.modeling.prompts import PROMPT_STYLES
+    from infmllm_eval.registry import Registry
+
+    registries: list[Registry[Any]] = [FAMILIES, LOADERS, ADAPTERS, PROMPT_STYLES,
+                                       POSTPROCESSORS, JUDGES]
+    return shown_rows([{"kind": r.kind, "name": name, "from": r.source(name)}
+                        for r in registries for name in r.names()])
+
+
+def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str],
+               images: bool) -> tuple[list[dict[str, str]], bool]:
+    """Rows for `data check` and whether every selected task is complete."""
+    from infmllm_eval.data.images import DATA_URI_PREFIX
+
+    rows, all_ok = [], True
+    for spec in build_specs(tasks, data_root, files, []):
+        absent = missing_files(spec)
+        found = "\n".join(f"{k}: {p}" for k, p in spec.files.items() if k not in absent)
+        missing = "\n".join(f"{k}: {p}" for k, p in absent.items())
+        count, ok = "-", not absent
+        if not {k for k in absent if k != "images"}:
+            try:
+                samples = load_samples(spec)
+            except InfmllmEvalError as exc:
+                count, ok = f"error: {exc}", False
+            else:
+                count = f"{len(samples):,} / {spec.card.size:,}"
+                ok = ok and len(samples) == spec.card.size
+                if images and "images" not in absent:
+                    image_files = {s.image for s in samples
+                             if s.image and not s.image.startswith(DATA_URI_PREFIX)}
+                    # os.path.isfile: False (never an OSError) for a name the OS refuses
+                    # (too long), a folder, a FIFO or a device - what a run would refuse too
+                    lost = sum(1 for p in image_files if not os.path.isfile(p))
+                    if lost:
+                        missing += f"\n{lost:,} image file(s) missing or not regular files"
+                        ok = False
+        all_ok = all_ok and ok
+        rows.append({"task": spec.name, "status": "ok" if ok else "INCOMPLETE",
+                     "found": found, "missing": missing.strip() or "-",
+                     "samples / expected": count})
+    return shown_rows(rows), all_ok
