@@ -14,7 +14,7 @@ import msgspec
 import pytest
 import yaml
 
-from infmllm_eval import cards, jsonio
+from infmllm_eval import card_yaml, jsonio
 from infmllm_eval.data import images
 from infmllm_eval.data.common import image_paths, leaves_folder
 from infmllm_eval.data.lmms_hf import _arrow_files
@@ -109,27 +109,28 @@ def _card(tmp_path: Path, body: str) -> Path:
 
 def test_aliases_within_the_limit_still_work(tmp_path: Path) -> None:
     path = _card(tmp_path, "base: &b {split: val}\ncopy: *b\n")
-    assert cards._read_yaml(path)["copy"] == {"split": "val"}
+    assert card_yaml.read_card_yaml(path)["copy"] == {"split": "val"}
 
 
 @pytest.mark.parametrize("loader", ["fast", "pure"])
 def test_bomb_and_depth_without_libyaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         loader: str) -> None:
     if loader == "pure":
-        monkeypatch.setattr(cards, "_FAST_LOADER", yaml.SafeLoader)
+        monkeypatch.setattr(card_yaml, "_FAST_LOADER", yaml.SafeLoader)
     levels = ['&a0 ["x","x","x","x","x","x","x","x","x","x"]']
     levels += [f"&a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 7)]
     with pytest.raises(CardError, match="aliases expand to more than 10,000 values"):
-        cards._read_yaml(_card(tmp_path, "size: [" + ", ".join(levels) + "]\n"))
+        card_yaml.read_card_yaml(_card(tmp_path, "size: [" + ", ".join(levels) + "]\n"))
     with pytest.raises(CardError, match="nested deeper than 64 levels"):
-        cards._read_yaml(_card(tmp_path, "options: " + "[" * 20000 + "]" * 20000 + "\n"))
-    assert cards._read_yaml(_card(tmp_path, "options: " + "[" * 60 + "]" * 60 + "\n"))
+        card_yaml.read_card_yaml(
+            _card(tmp_path, "options: " + "[" * 20000 + "]" * 20000 + "\n"))
+    assert card_yaml.read_card_yaml(_card(tmp_path, "options: " + "[" * 60 + "]" * 60 + "\n"))
 
 
 def test_invalid_yaml_message_unchanged(tmp_path: Path) -> None:
     with pytest.raises(CardError, match=r"invalid YAML \(line 4, column 1\): expected ',' or "
                                         r"'\]', but got '<stream end>'"):
-        cards._read_yaml(_card(tmp_path, "split: [val\n"))
+        card_yaml.read_card_yaml(_card(tmp_path, "split: [val\n"))
 
 
 # ---- image names and image files --------------------------------------------------------------

@@ -22,6 +22,7 @@ from infmllm_eval.families.base import (
     MetricSpec,
     OptionSpec,
     ScoredSample,
+    grouped_means,
     mean,
     means_by_meta,
 )
@@ -74,17 +75,8 @@ def _circular_breakdown(samples: list[Sample], scored: list[ScoredSample],
     for s in samples:
         if _group(s) not in meta or _pass(s) == 0:
             meta[_group(s)] = s.meta
-    out: dict[str, dict[str, float]] = {}
-    for key in GROUP_KEYS:
-        sums: dict[str, list[float]] = {}
-        for group, right in groups.items():
-            name = meta[group].get(key)
-            if name:
-                acc = sums.setdefault(name, [0.0, 0.0])
-                acc[0] += 100.0 if right else 0.0
-                acc[1] += 1
-        if sums:
-            out[key] = {name: total / count for name, (total, count) in sorted(sums.items())}
+    out = grouped_means((meta[g] for g in groups),
+                        (100.0 if right else 0.0 for right in groups.values()), GROUP_KEYS)
     return groups, out
 
 
