@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.metrics.postprocess import get_postprocessor
+from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor
 from infmllm_eval.registry import did_you_mean
 from infmllm_eval.types import Sample
 
@@ -155,6 +155,18 @@ class Family(ABC):
     def default_options(self) -> dict[str, str]:
         """Every option at its default."""
         return {o.name: o.default for o in self.options}
+
+
+class QuestionFamily(Family):
+    """A family whose request is the sample's question (VQA, GQA, yes/no)."""
+
+    def request_fields(self, sample: Sample) -> dict[str, Any]:
+        return {"question": sample.fields["question"]}
+
+
+def postprocess_option(help_text: str) -> OptionSpec:
+    """The ``postprocess`` option: a registered clean-up of the raw model text."""
+    return OptionSpec("postprocess", "none", tuple(POSTPROCESSORS.names()), help_text)
 
 
 def recorded_variant(family: Family, options: Mapping[str, str]) -> dict[str, str]:

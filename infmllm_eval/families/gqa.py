@@ -6,24 +6,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from infmllm_eval.families.base import (
-    Family,
     FamilyScores,
     MetricSpec,
     OptionSpec,
+    QuestionFamily,
     ScoredSample,
     accuracy_metrics,
     cleaned_submission,
     means_by_meta,
+    postprocess_option,
 )
 from infmllm_eval.metrics.gqa import GQA_VARIANTS, gqa_match
-from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor
+from infmllm_eval.metrics.postprocess import get_postprocessor
 from infmllm_eval.types import Sample
 
 #: the breakdown's groups (the loader's meta: see data.gqa)
 GROUP_KEYS = ("answer_type", "structural", "semantic")
 
 
-class GqaFamily(Family):
+class GqaFamily(QuestionFamily):
     """Official exact match (or LLaVA's lower-case/trailing-period variant), per type."""
 
     name = "gqa"
@@ -34,12 +35,8 @@ class GqaFamily(Family):
         OptionSpec("match", "official", GQA_VARIANTS,
                    "official: eval.py exact match; llava: lower-case and strip a trailing "
                    "period first"),
-        OptionSpec("postprocess", "none", tuple(POSTPROCESSORS.names()),
-                   "cleaning of the raw model text before matching"),
+        postprocess_option("cleaning of the raw model text before matching"),
     )
-
-    def request_fields(self, sample: Sample) -> dict[str, Any]:
-        return {"question": sample.fields["question"]}
 
     def score(
         self, samples: list[Sample], predictions: Mapping[str, str | None],

@@ -9,16 +9,17 @@ from operator import itemgetter
 from typing import Any
 
 from infmllm_eval.families.base import (
-    Family,
     FamilyScores,
     MetricSpec,
     OptionSpec,
+    QuestionFamily,
     ScoredSample,
     accuracy_metrics,
     cleaned_submission,
     grouped_means,
+    postprocess_option,
 )
-from infmllm_eval.metrics.postprocess import POSTPROCESSORS, get_postprocessor, identity
+from infmllm_eval.metrics.postprocess import get_postprocessor, identity
 from infmllm_eval.metrics.vqa_accuracy import VQA_VARIANTS, VqaAccuracy
 from infmllm_eval.types import Sample
 
@@ -28,7 +29,7 @@ _scored = partial(tuple.__new__, ScoredSample)
 GROUP_KEYS = ("answer_type", "question_type")
 
 
-class VqaFamily(Family):
+class VqaFamily(QuestionFamily):
     """Scores with one of the named answer normalisations; the variant is recorded."""
 
     name = "vqa"
@@ -40,13 +41,9 @@ class VqaFamily(Family):
                    "answer normalisation: official-current (vqaEval.py 2021), official-2017 "
                    "(older vqaEval.py, as copied by LAVIS), always (original InfMLLM "
                    "vqa_metric.py), evalai (EvalAI processor: TextVQA/m4c)"),
-        OptionSpec("postprocess", "none", tuple(POSTPROCESSORS.names()),
-                   "cleaning of the raw model text before scoring (infmllm-vqa: the original "
-                   "InfMLLM answer cut)"),
+        postprocess_option("cleaning of the raw model text before scoring (infmllm-vqa: the "
+                           "original InfMLLM answer cut)"),
     )
-
-    def request_fields(self, sample: Sample) -> dict[str, Any]:
-        return {"question": sample.fields["question"]}
 
     def score(
         self, samples: list[Sample], predictions: Mapping[str, str | None],

@@ -17,7 +17,13 @@ from typing import Any
 
 from infmllm_eval.data.mme import read_result_folder
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.families.base import Family, FamilyScores, MetricSpec, OptionSpec, ScoredSample
+from infmllm_eval.families.base import (
+    FamilyScores,
+    MetricSpec,
+    OptionSpec,
+    QuestionFamily,
+    ScoredSample,
+)
 from infmllm_eval.metrics.mme import SUBTASKS, SubtaskScore, score_subtask, totals, yes_no_label
 from infmllm_eval.metrics.pope import binary_figures, pope_label
 from infmllm_eval.types import Sample
@@ -41,7 +47,7 @@ POPE_METRICS = (
       for n in ("tp", "fp", "tn", "fn")))
 
 
-class YesNoFamily(Family):
+class YesNoFamily(QuestionFamily):
     """Yes/no scoring by a named answer rule and aggregation; MME's by default."""
 
     name = "yes_no"
@@ -60,9 +66,6 @@ class YesNoFamily(Family):
 
     def metric_specs(self, options: Mapping[str, str]) -> tuple[MetricSpec, ...]:
         return POPE_METRICS if options.get("aggregate") == "pope" else MME_METRICS
-
-    def request_fields(self, sample: Sample) -> dict[str, Any]:
-        return {"question": sample.fields["question"]}
 
     def read_result_folder(self, path: Path) -> dict[str, str]:
         """Responses of an official MME result folder (``<subtask>.txt``, four columns) by
