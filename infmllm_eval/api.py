@@ -79,15 +79,22 @@ def evaluate(
     arguments are the command's options as mappings (``options={"normalization": "always"}``).
     """
     from infmllm_eval.adapters import ModelAdapter
-    from infmllm_eval.commands import run_command
+    from infmllm_eval.commands import check_run_name, run_command
     from infmllm_eval.taskspec import default_data_root
 
     adapter = model if isinstance(model, ModelAdapter) else None
+    if adapter is None and not isinstance(model, str):
+        raise BadInputError(f"model: expected a model card name or a ModelAdapter object, got "
+                            f"{type(model).__name__}")
     if adapter is not None and model_options:
         raise BadInputError("model_options apply to a model card; an adapter object is "
                             "already built")
     name = (adapter.name or type(adapter).__name__) if adapter is not None else str(model)
-    names = [tasks] if isinstance(tasks, str) else list(tasks)
+    if adapter is not None:
+        check_run_name(name, Path(output_dir), "the adapter's name")  # it names the run folder
+    names = [tasks] if isinstance(tasks, str) else list(tasks or [])
+    if not names or not all(isinstance(t, str) and t for t in names):
+        raise BadInputError(f"tasks: expected task or group names, got {tasks!r:.80}")
     root = Path(data_root) if data_root is not None else default_data_root()
     run_dir, metrics = run_command(
         name, names, root, batch_size, limit, Path(output_dir), run_name, _pairs(options),
@@ -117,8 +124,16 @@ def score(
         raise BadInputError(f"task {task} has no public answers: write its submission file "
                             "with `infmllm-eval score`")
     if isinstance(predictions, Mapping):
+        bad = next(((k, v) for k, v in predictions.items()
+                    if not isinstance(v, str) or not isinstance(k, str | int)), None)
+        if bad is not None:
+            raise BadInputError(f"predictions[{bad[0]!r:.40}]: expected an id (str or int) and "
+                                f"the answer text, got {type(bad[1]).__name__}")
         preds = Predictions(Path("<predictions mapping>"),
-                            {str(k): str(v) for k, v in predictions.items()}, "item")
+                            {str(k): v for k, v in predictions.items()}, "item")
+    elif not isinstance(predictions, str | Path):
+        raise BadInputError(f"predictions: expected a file path or a mapping of id to text, "
+                            f"got {type(predictions).__name__}")
     else:
         preds = read_prediction_source(Path(predictions), spec.family)
     samples = load_samples(spec, images=False)

@@ -273,7 +273,11 @@ def plugin_card_roots() -> list[Path]:
 
     roots = []
     for ep in sorted(entry_points(group=CARDS_GROUP), key=lambda e: e.name):
-        spec = importlib.util.find_spec(ep.value.partition(":")[0])
+        try:  # imports the parent packages, which may be missing or broken
+            spec = importlib.util.find_spec(ep.value.partition(":")[0])
+        except Exception as exc:
+            raise CardError(f"card plug-in {ep.name!r}: {ep.value!r} cannot be found "
+                            f"({type(exc).__name__}: {exc})") from None
         if spec is None or not spec.submodule_search_locations:
             raise CardError(f"card plug-in {ep.name!r}: {ep.value!r} is not a package folder "
                             f"(entry point group {CARDS_GROUP})")

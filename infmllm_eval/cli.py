@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import traceback
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +16,13 @@ from rich.markup import escape
 from infmllm_eval import __version__
 from infmllm_eval.cli_lmms import register as register_import_commands
 from infmllm_eval.cli_report import register as register_report_commands
-from infmllm_eval.errors import EXIT_BAD_INPUT, BadInputError, InfmllmEvalError
+from infmllm_eval.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    BadInputError,
+    InfmllmEvalError,
+    one_line,
+)
 from infmllm_eval.ui import err, metrics_table, out
 
 app = typer.Typer(
@@ -269,7 +276,8 @@ def _table(title: str, rows: list[dict[str, str]]) -> Any:
 
 def main() -> None:
     """Console entry point: bad input ends with one line on stderr and exit code 2; Ctrl-C
-    with a line saying what is kept and exit code 130."""
+    with a line saying what is kept and exit code 130; an unexpected exception (a bug) with
+    its traceback and exit code 3."""
     debug = "--debug" in sys.argv
     # oversized images are refused with our own one-line error (data/images.py), so Pillow's
     # warning would only add a second line
@@ -308,6 +316,12 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         interrupted.append(signal.SIGINT)
         code = 130
+    except Exception as exc:  # a bug, here or in a plug-in: not "gate failed" (exit 1)
+        traceback.print_exc()
+        err.print(f"[red]internal error:[/] {escape(one_line(f'{type(exc).__name__}: {exc}'))}"
+                  " — a bug in infmllm-eval or in a plug-in it loaded (the traceback above "
+                  "says where); please report it", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_INTERNAL)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

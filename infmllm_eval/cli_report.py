@@ -261,8 +261,8 @@ def gate(
     """Exit 1 when a tracked metric of RUN worsens beyond its tolerance against the baseline
     (or significantly, with --significance); prints every check. Exit 2 on bad input.
     Worse is what the metric's family declares: a drop; a rise where lower is better; a
-    move either way where it has no direction (higher is assumed, and said, for a family
-    that is not installed)."""
+    move either way where it has no direction; a metric no installed family declares is
+    refused (exit 2)."""
     from infmllm_eval.report.gate import parse_tolerances, run_gate
     from infmllm_eval.report.junit import junit_xml
     from infmllm_eval.report.runs import load_run

@@ -213,16 +213,17 @@ def fresh_name(output_dir: Path, name: str) -> str:
     return candidate
 
 
-def check_run_name(name: str, output_dir: Path) -> None:
+def check_run_name(name: str, output_dir: Path, what: str = "--run-name") -> None:
     """A run directory name: one plain folder name the file system can hold."""
-    if not name.strip() or "/" in name or not name.isprintable() or name in {".", ".."}:
-        raise BadInputError(f"--run-name {shown(name)}: use a plain folder name")
+    if (not name.strip() or "/" in name or os.sep in name or not name.isprintable()
+            or name in {".", ".."}):
+        raise BadInputError(f"{what} {shown(name)}: use a plain folder name")
     limit = 255
     with contextlib.suppress(OSError, ValueError, AttributeError):
         probe = next((p for p in (output_dir, *output_dir.parents) if p.is_dir()), Path("."))
         limit = os.pathconf(probe, "PC_NAME_MAX")
     if len(os.fsencode(name)) > limit:
-        raise BadInputError(f"--run-name {shown(name, 40)}: {len(os.fsencode(name))} bytes, "
+        raise BadInputError(f"{what} {shown(name, 40)}: {len(os.fsencode(name))} bytes, "
                             f"longer than the file system allows ({limit} bytes for a folder "
                             "name); use a shorter name")
 

@@ -7,6 +7,7 @@ import reprlib
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3  # an unexpected exception: a bug here or in a plug-in
 
 
 class InfmllmEvalError(Exception):

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.families.base import TargetError, recorded_variant
+from infmllm_eval.families.base import FamilyScores, TargetError, recorded_variant
 from infmllm_eval.jsonio import write_json
 from infmllm_eval.metrics.bootstrap import bootstrap_mean_ci
 from infmllm_eval.predictions import Predictions
+from infmllm_eval.registry import PluginError
 from infmllm_eval.taskspec import TaskSpec
 from infmllm_eval.types import Sample
 
@@ -74,6 +76,31 @@ def sample_keys(samples: list[Sample]) -> list[str]:
     return list(map(str, map(itemgetter(0), samples)))
 
 
+def _check_result(spec: TaskSpec, result: object, count: int) -> None:
+    """What a family's ``score`` returned (a plug-in's too) holds only declared, numeric
+    metrics and one finite score per sample: else reports and gates would refuse, or misread,
+    the metrics file later."""
+    where = f"the {spec.family.name} family (task {spec.name})"
+    if not isinstance(result, FamilyScores):
+        raise PluginError(f"{where}: score() returned {type(result).__name__}, not "
+                          "FamilyScores")
+    for name, value in result.metrics.items():
+        if spec.family.metric(name, spec.options) is None:
+            raise PluginError(f"{where}: metric {shown(name)} is not among the family's "
+                              "declared metrics")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise PluginError(f"{where}: metric {shown(name)} is {shown(value)}, not a number")
+    if len(result.per_sample) != count:
+        raise PluginError(f"{where}: {len(result.per_sample)} per-sample scores for {count} "
+                          "samples")
+    try:
+        total = sum(map(attrgetter("score"), result.per_sample))
+    except TypeError:
+        total = float("nan")
+    if not math.isfinite(total):
+        raise PluginError(f"{where}: a per-sample score is not a finite number")
+
+
 def score_task(
     spec: TaskSpec, samples: list[Sample], predictions: Mapping[str, str | None],
     *, missing: list[str], partial: bool = False, per_sample: bool = True,
@@ -93,11 +120,15 @@ def score_task(
     except TargetError as exc:  # a family names the item; the file is known here
         raise BadInputError(f"{truth_file(spec)}: {exc}") from None
     primary = spec.card.primary_metric
+    _check_result(spec, result, len(scored_samples))
     if primary not in result.metrics:
         raise BadInputError(
             f"{spec.card.path}: primary_metric {shown(primary)} is not produced by the "
             f"{spec.family.name} family (it gives {', '.join(result.metrics)})"
         )
+    if result.metrics[primary] != result.metrics[primary]:
+        raise PluginError(f"the {spec.family.name} family scored task {spec.name}'s primary "
+                          f"metric {primary} as NaN")
     declared = spec.family.metric(primary, spec.options)
     ci = None
     if declared is None or declared.bootstrap:  # only a mean of units has an interval

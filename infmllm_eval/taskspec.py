@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 from infmllm_eval.cards import ModelCard, TaskCard, generation_with, task_cards
@@ -13,7 +14,7 @@ from infmllm_eval.data import get_loader
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.families import get_family
 from infmllm_eval.families.base import Family, resolve_options
-from infmllm_eval.registry import did_you_mean
+from infmllm_eval.registry import PluginError, did_you_mean
 from infmllm_eval.types import GenerationConfig, Sample
 
 DATA_ROOT_ENV = "INFMLLM_EVAL_DATA"
@@ -106,6 +107,14 @@ def build_task(
     resolved = resolve_options(family, card.options, user, card.path,
                                model.task_options if model else None,
                                model.path if model else "")
+    if family.metric(card.primary_metric, resolved) is None:  # before any generation
+        given = ", ".join(f"{k}={v}" for k, v in resolved.items() if card.options.get(k) != v
+                          and str(family.default_options().get(k)) != v)
+        known = ", ".join(m.name for m in family.metric_specs(resolved))
+        raise BadInputError(f"task {card.name}: its primary metric {card.primary_metric!r} is "
+                            f"not produced with {given or 'these options'} (the {family.name} "
+                            f"family then gives {known}); use a task card whose "
+                            "primary_metric is one of them")
     gen = card.generation
     if model is not None:
         gen = generation_with(gen, model.generation, model.path)
@@ -129,9 +138,37 @@ def load_samples(spec: TaskSpec, limit: int | None = None, images: bool = True) 
             f"task {spec.name}: file '{key}' not found at {path} "
             f"(set --data-root, or --file {key}=PATH)"
         )
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise BadInputError(f"limit {shown(limit)}: expected a positive number of samples")
     files = {k: p for k, p in spec.files.items() if images or k != "images"}
     samples = get_loader(spec.card.loader)(files, spec.card.loader_args)
+    _check_loaded(spec, samples)
     return samples[:limit] if limit is not None else samples
+
+
+def _check_loaded(spec: TaskSpec, samples: object) -> None:
+    """A loader (a plug-in's too) must return a list of Samples with distinct ids: a sample
+    given twice would be scored twice."""
+    where = f"loader {spec.card.loader!r} (task {spec.name})"
+    if not isinstance(samples, list):
+        raise PluginError(f"{where} returned {type(samples).__name__}, not a list of Samples")
+    if not all(type(s) is Sample for s in samples):
+        bad = next(s for s in samples if type(s) is not Sample)
+        raise PluginError(f"{where} returned a {type(bad).__name__} among its samples, not a "
+                          "Sample")
+    try:
+        keys = set(map(str, map(itemgetter(0), samples)))
+    except ValueError:  # an integer id past str()'s limit: refused by scoring.check_samples
+        return
+    if len(keys) != len(samples):
+        seen: set[str] = set()
+        for sample in samples:
+            if sample.key in seen:
+                twice = sample.key
+                break
+            seen.add(sample.key)
+        raise BadInputError(f"{where}: sample id {shown(twice)} appears more than once (ids "
+                            "must be distinct, as strings too: 1 and '1' are one id)")
 
 
 def build_specs(tasks: Sequence[str], data_root: Path, files: Sequence[str],

@@ -20,8 +20,8 @@ from rich.text import Text
 
 from infmllm_eval.engine.progress import Progress
 
-out = Console()
-err = Console(stderr=True)
+out = Console(emoji=False)  # ":x:" in a name or message is text, not an emoji
+err = Console(stderr=True, emoji=False)
 
 
 class SpeedColumn(ProgressColumn):

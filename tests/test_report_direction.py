@@ -127,16 +127,16 @@ def test_a_primary_metric_without_direction_gets_no_significance_test(tmp_path: 
     assert only.reason.endswith("; no significance test without a direction")
 
 
-def test_an_uninstalled_family_is_taken_as_higher_is_better_and_said(tmp_path: Path) -> None:
+def test_a_metric_no_installed_family_declares_is_refused(tmp_path: Path) -> None:
+    """Taking an undeclared metric as higher-is-better would pass a lower-is-better
+    regression (the hostile review's finding): the gate refuses to guess."""
     base, run = errors(200, family="not_here"), errors(140, family="not_here")
-    failed, reason = check(tmp_path, base, run)  # 10 -> 7: a drop when higher is better
-    assert failed
-    assert reason == ("drop 3.00 > tolerance 1.00 (higher taken as better: family "
-                      "'not_here' is not installed)")
+    with pytest.raises(BadInputError, match="family 'not_here' is not installed, so the gate "
+                                            "cannot tell whether a rise or a drop is worse"):
+        check(tmp_path, base, run)
     undeclared = errors(200, metrics={"bleu": 30.0})
-    failed, reason = check(tmp_path, undeclared, errors(200, metrics={"bleu": 31.0}), bleu=1.0)
-    assert not failed
-    assert reason == f"no drop (higher taken as better: the {NAME} family does not declare 'bleu')"
+    with pytest.raises(BadInputError, match=f"the {NAME} family does not declare 'bleu'"):
+        check(tmp_path, undeclared, errors(200, metrics={"bleu": 31.0}), bleu=1.0)
 
 
 def test_runs_of_different_families_are_not_compared(tmp_path: Path) -> None:

@@ -41,9 +41,13 @@ def generate_task(
     try:
         for batch, prepared in prefetched(batches, _guarded(model.prepare)):
             responses, errors = _answer(model, batch, prepared, on_image_error, spec.name)
-            if [r.key for r in responses] != [r.key for r in batch]:
+            if _keys(responses) != [r.key for r in batch]:
                 raise BadInputError(f"model {model.name} returned responses that do not match "
-                                    f"its requests (task {spec.name})")
+                                    f"its requests (task {spec.name}): expected a list of "
+                                    "Response, one per request, in order")
+            if not all(isinstance(r.text, str) for r in responses):
+                raise BadInputError(f"model {model.name} answered with a non-text response "
+                                    f"(task {spec.name}): Response.text must be a str")
             journal.append([(ids[r.key], r.text) for r in responses], errors)
             produced += len(batch)
             tokens += sum(r.tokens for r in responses)
@@ -121,7 +125,7 @@ def _answer(model: ModelAdapter, batch: list[Request], prepared: Any, on_error: 
     ``skip`` it is answered with '' and its error (scored wrong, listed in metrics.json)."""
     if not isinstance(prepared, BadInputError):
         try:
-            return list(model.run(prepared)), {}
+            return model.run(prepared), {}
         except BadInputError:
             pass
     responses, errors = [], {}
@@ -136,3 +140,10 @@ def _answer(model: ModelAdapter, batch: list[Request], prepared: Any, on_error: 
             responses.append(Response(req.key, ""))
             errors[req.key] = str(exc)
     return responses, errors
+
+
+def _keys(responses: object) -> list[str] | None:
+    """The keys of a list of Responses (None when it is not one)."""
+    if not isinstance(responses, list) or not all(isinstance(r, Response) for r in responses):
+        return None
+    return [r.key for r in responses]

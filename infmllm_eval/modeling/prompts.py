@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.registry import Registry
+from infmllm_eval.registry import PluginError, Registry
 
 VICUNA_SYSTEM = (
     "A chat between a curious user and an artificial intelligence assistant. The assistant "
@@ -142,6 +142,9 @@ PROMPT_STYLES.add("chat", PromptStyle(
 def get_style(name: str, caption_prompt: str | None = None) -> PromptStyle:
     """The style a model card names (optionally with the card's own caption prompt)."""
     style = PROMPT_STYLES.get(name)
+    if not isinstance(style, PromptStyle):
+        raise PluginError(f"prompt style {name!r} is a {type(style).__name__}, not a "
+                          "PromptStyle (see infmllm_eval.modeling.prompts)")
     if caption_prompt:
         style = dataclasses.replace(style, caption_prompt=caption_prompt)
     return style

@@ -20,6 +20,8 @@ def _mme_scores(entry: dict[str, Any]) -> dict[str, float]:
 
 
 def _categories(entry: dict[str, Any]) -> dict[str, float]:
+    if "circular_accuracy" not in (entry.get("metrics") or {}):
+        return {}  # scored without CircularEval (circular=off): not this table's figures
     found = (entry.get("breakdown") or {}).get("category") or {}
     return {str(k): float(v) for k, v in found.items() if is_number(v)}
 

@@ -240,6 +240,10 @@ def run_gate(baseline: RunResult, run: RunResult, max_drop: float = DEFAULT_MAX_
         tolerance = extra.get(name, baseline.tolerances.get(name, max_drop))
         testable = metric == base_entry["primary_metric"]
         found = declared(base_entry, metric)
+        if found.assumed and base_entry.get("family"):  # a guess could pass a regression
+            raise BadInputError(
+                f"{brief(name)}: {found.assumed}, so the gate cannot tell whether a rise or a "
+                "drop is worse; install the plug-in that declares it, or untrack the metric")
         p = (_p_value(task, base_entry, run_entry, str(baseline.path), str(run.path))
              if alpha is not None and testable and found.better != NO_DIRECTION else None)
         failed, reason = _verdict(before[name], after[name], tolerance, p, alpha, testable,

@@ -31,8 +31,10 @@ FAMILY_METRIC = {"caption": "CIDEr", "vqa": "accuracy", "gqa": "accuracy",
                  "grounding": "acc@0.5", "multiple_choice": "circular_accuracy"}
 FAMILY_COLUMNS = {"yes_no": ("perception", "cognition")}
 #: the metrics a header describes where it does not fit every metric of its family (a
-#: yes_no task scored as POPE is no MME score)
-FAMILY_HEADED = {"yes_no": ("perception", "cognition", "total")}
+#: yes_no task scored as POPE is no MME score; multiple choice without CircularEval is no
+#: circular accuracy)
+FAMILY_HEADED = {"yes_no": ("perception", "cognition", "total"),
+                 "multiple_choice": ("circular_accuracy",)}
 GROUP_ORDER = list(dict.fromkeys(FAMILY_GROUPS[f] for f in FAMILY_ORDER))
 
 SUBMISSION_TEXT = "sub."
@@ -89,7 +91,7 @@ def discover_columns(runs: Sequence[RunResult], models: Sequence[PublishedModel]
             for metric in chosen:
                 if run.value(task, metric) is not None and _measured(entry, metric):
                     entries.append((task, metric, entry))
-    cards = task_cards()
+    cards = task_cards() if submitted and models else {}  # the runs hold everything else
     for model in models:
         for result in model.results:
             if result.task in submitted and result.task in cards:
