@@ -68,13 +68,14 @@ def plugin_rows() -> list[dict[str, str]]:
     from infmllm_eval.adapters import ADAPTERS
     from infmllm_eval.data import LOADERS
     from infmllm_eval.families import FAMILIES
+    from infmllm_eval.families.multiple_choice import EXTRACTORS
     from infmllm_eval.metrics.judge import JUDGES
     from infmllm_eval.metrics.postprocess import POSTPROCESSORS
     from infmllm_eval.modeling.prompts import PROMPT_STYLES
     from infmllm_eval.registry import Registry
 
     registries: list[Registry[Any]] = [FAMILIES, LOADERS, ADAPTERS, PROMPT_STYLES,
-                                       POSTPROCESSORS, JUDGES]
+                                       POSTPROCESSORS, JUDGES, EXTRACTORS]
     return shown_rows([{"kind": r.kind, "name": name, "from": r.source(name)}
                         for r in registries for name in r.names()])
 

@@ -49,9 +49,14 @@ def test_registry_lazy_entries_decorator_and_did_you_mean() -> None:
 
 
 def test_every_kind_of_plugin_has_one_registry_with_an_entry_point_group() -> None:
-    groups = {r.group for r in (FAMILIES, LOADERS, ADAPTERS, PROMPT_STYLES, POSTPROCESSORS)}
+    from infmllm_eval.families.multiple_choice import EXTRACTORS
+    from infmllm_eval.metrics.judge import JUDGES
+
+    groups = {r.group for r in (FAMILIES, LOADERS, ADAPTERS, PROMPT_STYLES, POSTPROCESSORS,
+                                JUDGES, EXTRACTORS)}
     assert groups == {"infmllm_eval.families", "infmllm_eval.loaders", "infmllm_eval.adapters",
-                      "infmllm_eval.prompt_styles", "infmllm_eval.postprocessors"}
+                      "infmllm_eval.prompt_styles", "infmllm_eval.postprocessors",
+                      "infmllm_eval.judges", "infmllm_eval.choice_rules"}
     assert set(FAMILIES.names()) >= {"vqa", "gqa", "caption", "grounding", "yes_no",
                                      "multiple_choice"}
     assert all(issubclass(ADAPTERS.get(n), ModelAdapter) for n in ("infmllm", "scripted"))

@@ -28,13 +28,15 @@ from infmllm_eval.families.base import (
 )
 from infmllm_eval.metrics.choice import circular_outcomes, extract_choice
 from infmllm_eval.metrics.judge import CachedJudge, judge_names, open_judge
+from infmllm_eval.registry import Registry
 from infmllm_eval.types import Sample
 
 GROUP_KEYS = ("category", "l2-category")
 #: answer -> option letter rules, by the name a card's ``extraction`` option gives
-EXTRACTORS: dict[str, Callable[[str, list[tuple[str, str]]], str | None]] = {
-    "mmbench": extract_choice,
-}
+#: (other packages add rules through the ``infmllm_eval.choice_rules`` entry-point group)
+EXTRACTORS: Registry[Callable[[str, list[tuple[str, str]]], str | None]] = Registry(
+    "choice extraction rule", "infmllm_eval.choice_rules")
+EXTRACTORS.add("mmbench", extract_choice)
 
 
 def _options(sample: Sample) -> list[tuple[str, str]]:
@@ -103,7 +105,7 @@ class MultipleChoiceFamily(Family):
                 OptionSpec("circular", "on", ("on", "off"),
                            "on: CircularEval over the passes of each question (MMBench); "
                            "off: every row is a question of its own", record_default=False),
-                OptionSpec("extraction", "mmbench", tuple(EXTRACTORS),
+                OptionSpec("extraction", "mmbench", tuple(EXTRACTORS.names()),
                            "the rules that find the option an answer picks (mmbench: see "
                            "infmllm_eval.metrics.choice)", record_default=False))
 
@@ -123,7 +125,7 @@ class MultipleChoiceFamily(Family):
             raise BadInputError("this file has no answers (MMBench: no answer column): it can "
                                 "only be submitted (set submission_only in the task card)")
         judge = open_judge(options.get("judge", "none"))
-        extract = EXTRACTORS[options.get("extraction", "mmbench")]
+        extract = EXTRACTORS.get(options.get("extraction", "mmbench"))
         circular = options.get("circular", "on") == "on"
         scored: list[ScoredSample] = []
         counts = {"rule": 0, "judge": 0, "unresolved": 0, "missing": 0}
