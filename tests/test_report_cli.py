@@ -61,7 +61,8 @@ def test_baseline_may_be_a_reference_row_or_another_run(rcli: Cli) -> None:
     assert "61.25 (-0.08)" in paper.out  # okvqa_val: 61.25 against the paper's 61.33
     extra = rcli("report", RUNS[1], "--baseline", RUNS[0])
     assert extra.code == 0, extra.err
-    assert "| infmllm-7b (baseline) |" in extra.out and "72.00** (+4.00)" in extra.out
+    assert "| infmllm-7b (baseline) |" in extra.out
+    assert "| 72.00 (+4.00) (n=10 of 214,354) |" in extra.out  # subsets: nothing bold
 
 
 @pytest.mark.parametrize("args, message", [
@@ -82,7 +83,7 @@ def test_report_of_a_score_file_and_a_bad_reference_file(rcli: Cli) -> None:
                                  **tasks_a()["vqav2_val"]}))
     res = rcli("report", str(score))
     assert res.code == 0, res.err
-    assert "| preds | 68.00 |" in res.out
+    assert "| preds | 68.00 (n=10 of 214,354) |" in res.out
     Path("ref.json").write_text('{"name": "x", "description": "d", "models": [{"label": "L", '
                                 '"source": "s", "results": [{"benchmark": "B", "split": "s", '
                                 '"metric": "accuracy", "value": 1, "source": "s", '

@@ -172,7 +172,7 @@ def test_leaderboard_bolds_the_lowest_where_lower_is_better(tmp_path: Path) -> N
     runs = [RunResult(name, tmp_path / name, name, {
         "errors": errors(wrong, metrics={"yes_ratio": ratio}),
         "ratio": errors(wrong, primary="yes_ratio", metrics={"yes_ratio": ratio}),
-        "vqav2_val": entry("vqa", "accuracy", [100.0] * wrong + [0.0] * (N - wrong)),
+        "my_vqa": entry("vqa", "accuracy", [100.0] * wrong + [0.0] * (N - wrong)),  # full: no card
         "plugin": entry("unknown_plugin", "score", [1.0, 2.0 + wrong])})
         for name, wrong, ratio in (("a", 200, 40.0), ("b", 100, 60.0), ("c", 300, 50.0))]
     table = build_leaderboard(runs)
@@ -184,7 +184,7 @@ def test_leaderboard_bolds_the_lowest_where_lower_is_better(tmp_path: Path) -> N
     bold = {c.key: [r.label for r in table.rows if r.cells[i].bold]
             for i, c in enumerate(table.columns)}
     assert bold == {"errors.error_rate": ["b"], "ratio.yes_ratio": [],
-                    "vqav2_val.accuracy": ["c"], "plugin.score": ["c"]}
+                    "my_vqa.accuracy": ["c"], "plugin.score": ["c"]}
     text = render_markdown(table)
     assert "| b | 5.00 | **5.00** | 60.00 | 51.50 |" in text  # b's error rate: the lowest
     assert ("- Bold: the best value of each column (the lowest where lower is better: "

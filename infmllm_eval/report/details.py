@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from infmllm_eval.metrics.mme import CATEGORY, SUBTASKS
+from infmllm_eval.report.provenance import coverage, limit_of, split_sizes
 from infmllm_eval.report.runs import RunResult, is_number
 from infmllm_eval.report.table import Cell, Column, Note, Row, Table, compose
 
@@ -38,9 +39,15 @@ def _detail(runs: Sequence[RunResult], family: str, extract: Extract, order: Seq
                    key=lambda n: (order.index(n) if n in order else len(order), n))
     columns = [Column(title, name, group(name), name) for name in names]
     several = len({task for _, task, _ in pairs}) > 1
-    rows = [Row(f"{run.label} · {task}" if several else run.label, "run",
-                tuple(Cell(values.get(name)) for name in names), source=str(run.path))
-            for run, task, values in pairs]
+    sizes = split_sizes({task for _, task, _ in pairs})
+    rows = []
+    for run, task, values in pairs:
+        found = coverage(run.tasks[task], sizes.get(task), limit_of(run))
+        label = f"{run.label} · {task}" if several else run.label
+        counted = Cell(None, n=found.n, of=found.of, subset=found.subset).coverage()
+        label += f" ({counted})" if counted else ""  # the row says n of N, not every cell
+        cells = tuple(Cell(values.get(name), subset=found.subset) for name in names)
+        rows.append(Row(label, "run", cells, source=str(run.path)))
     return Table(title, tuple(columns), compose(rows, columns),
                  tuple(Note("", n) for n in notes))
 

@@ -26,7 +26,8 @@ th.group { border-bottom: 1px solid #444; text-align: center; }
 tbody th { text-align: left; font-weight: normal; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.reference td { font-style: italic; color: #555; }
-.delta, .ci { color: #666; font-size: 0.8em; }
+.delta, .ci, .subset { color: #666; font-size: 0.8em; }
+#runs-table td { white-space: normal; text-align: left; }
 ul.notes { font-size: 0.8rem; color: #444; padding-left: 1.2rem; }
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; }
@@ -39,7 +40,24 @@ def _sup(marks: tuple[str, ...]) -> str:
 
 HTML = Markup(escape=escape, bold=lambda text: f"<strong>{text}</strong>",
               delta=lambda text: f' <span class="delta">({escape(text)})</span>',
-              ci=lambda text: f' <span class="ci">{escape(text)}</span>', sup=_sup)
+              ci=lambda text: f' <span class="ci">{escape(text)}</span>', sup=_sup,
+              subset=lambda text: f' <span class="subset">({escape(text)})</span>')
+
+
+def render_provenance(table: Table) -> list[str]:
+    """A section with one line per run row: results, run id, date, samples, command."""
+    if not table.provenance:
+        return []
+    head = "".join(f'<th scope="col">{name}</th>' for name in
+                   ("run", "results", "run id", "date", "samples", "command"))
+    lines = ['<section id="runs">', "<h2>Runs</h2>", '<div class="scroll"><table id="runs-table">',
+             f"<thead><tr>{head}</tr></thead>", "<tbody>"]
+    for p in table.provenance:
+        cells = "".join(f"<td>{text}</td>" for text in (
+            f"<code>{escape(p.source)}</code>", escape(p.run_id), escape(p.date),
+            escape(p.samples), f"<code>{escape(p.command)}</code>"))
+        lines.append(f'<tr><th scope="row">{escape(p.label)}</th>{cells}</tr>')
+    return [*lines, "</tbody>", "</table></div>", "</section>"]
 
 
 def render_table(table: Table, table_id: str) -> str:
@@ -74,8 +92,9 @@ def _chart(table: Table, columns: Sequence[Column], title: str, unit: str,
            horizontal: bool = False) -> str:
     """A chart of some of a table's columns, one series per row that has a value there."""
     index = [table.columns.index(c) for c in columns]
-    series: list[Series] = [(row.label, [row.cells[i].value for i in index], f"C{k % 10}")
-                            for k, row in enumerate(table.rows)]
+    series: list[Series] = [
+        (row.label + (" (subset)" if any(row.cells[i].subset for i in index) else ""),
+         [row.cells[i].value for i in index], f"C{k % 10}") for k, row in enumerate(table.rows)]
     series = [s for s in series if any(v is not None for v in s[1])]
     return _figure(title, bar_chart(title, [c.label for c in columns], series, unit,
                                     horizontal))
@@ -101,6 +120,7 @@ def render_html(table: Table, runs: Sequence[RunResult]) -> str:
     categories (table and chart) when a run has them."""
     body = [f"<h1>{escape(table.title)}</h1>", '<section id="leaderboard">',
             "<h2>Leaderboard</h2>", render_table(table, "leaderboard-table"), "</section>",
+            *render_provenance(table),
             '<section id="family-charts">', "<h2>Per family</h2>", *_family_charts(table),
             "</section>"]
     details = [("mme", mme_table(runs), "score (max 200)", False),

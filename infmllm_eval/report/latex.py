@@ -12,7 +12,7 @@ _ESCAPES = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
     "%": r"\%", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "[": "{[}", "]": "{]}",
-    "–": "--", "—": "---", "\n": " ",
+    "–": "--", "—": "---", "…": r"\ldots{}", "\n": " ",
 }
 _TABLE = str.maketrans(_ESCAPES)
 
@@ -32,7 +32,8 @@ def _sup(marks: tuple[str, ...]) -> str:
 
 LATEX = Markup(escape=escape_latex, bold=lambda text: rf"\textbf{{{text}}}",
                delta=lambda text: rf"\,{{\scriptsize({_signed(text)})}}",
-               ci=lambda text: rf"\,{{\scriptsize{escape_latex(text)}}}", sup=_sup)
+               ci=lambda text: rf"\,{{\scriptsize{escape_latex(text)}}}", sup=_sup,
+               subset=lambda text: rf"\,{{\scriptsize({escape_latex(text)})}}")
 
 
 def _header(table: Table) -> list[str]:

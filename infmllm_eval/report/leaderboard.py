@@ -19,6 +19,13 @@ from typing import Any
 from infmllm_eval.cards import task_cards
 from infmllm_eval.metrics.mme import CATEGORY
 from infmllm_eval.report.declared import HIGHER, LOWER, NO_DIRECTION, declared
+from infmllm_eval.report.provenance import (
+    NOTE_SUBSET,
+    coverage,
+    limit_of,
+    provenance,
+    split_sizes,
+)
 from infmllm_eval.report.reference import PublishedModel, ReferenceFile
 from infmllm_eval.report.runs import RunResult, unique_labels, variant_text
 from infmllm_eval.report.table import Cell, Column, Marks, Note, Row, Table, compose
@@ -131,11 +138,13 @@ def _variants(runs: Sequence[RunResult], column: Column) -> set[str]:
 
 
 def _run_cell(entry: dict[str, Any] | None, run: RunResult, column: Column, marks: Marks,
-              uniform: bool, show_ci: bool) -> Cell:
+              uniform: bool, show_ci: bool, size: int | None) -> Cell:
     if entry is None:
         return Cell(None)
+    counted = coverage(entry, size, limit_of(run))
     if "submission" in entry:
-        return Cell(None, SUBMISSION_TEXT, marks=(marks.mark(NOTE_SUBMISSION),))
+        return Cell(None, SUBMISSION_TEXT, marks=(marks.mark(NOTE_SUBMISSION),),
+                    n=counted.n, of=counted.of, subset=counted.subset)
     notes = []
     variant = variant_text(entry)
     if variant and not uniform:
@@ -148,7 +157,8 @@ def _run_cell(entry: dict[str, Any] | None, run: RunResult, column: Column, mark
     if show_ci and column.metric == entry["primary_metric"]:
         found = (entry.get("ci95") or {}).get(column.metric)
         ci = (float(found[0]), float(found[1])) if found else None
-    return Cell(run.value(column.task, column.metric), ci=ci, marks=tuple(notes))
+    return Cell(run.value(column.task, column.metric), ci=ci, marks=tuple(notes),
+                n=counted.n, of=counted.of, subset=counted.subset)
 
 
 def _reference_row(model: PublishedModel, columns: Sequence[Column], marks: Marks,
@@ -182,9 +192,10 @@ def build_leaderboard(runs: Sequence[RunResult], references: Sequence[ReferenceF
         uniform[column.key] = len(variants) <= 1
         if len(variants) == 1 and (variant := variants.pop()):
             columns[i] = replace(column, marks=(marks.mark(f"scoring variant: {variant}"),))
+    sizes = split_sizes({task for run in runs for task in run.tasks})
     rows = [Row(run.label, "run", tuple(
-        _run_cell(run.tasks.get(c.task), run, c, marks, uniform[c.key], show_ci)
-        for c in columns), source=str(run.path)) for run in runs]
+        _run_cell(run.tasks.get(c.task), run, c, marks, uniform[c.key], show_ci,
+                  sizes.get(c.task)) for c in columns), source=str(run.path)) for run in runs]
     left_out: list[Note] = []
     for model in models:
         row, missing = _reference_row(model, columns, marks)
@@ -197,10 +208,14 @@ def build_leaderboard(runs: Sequence[RunResult], references: Sequence[ReferenceF
     rows = [Row(label, r.kind, r.cells, r.marks, r.source)
             for r, label in zip(rows, labels, strict=True)]
     general = direction_notes(columns, assumed)
+    if any(cell.subset for row in rows for cell in row.cells):
+        general.append(Note("", NOTE_SUBSET))
     if baseline is not None:
         general.append(Note("", f"(+x / -x): difference to {baseline}."))
     if show_ci:
         general.append(Note("", NOTE_CI))
     return Table(title, tuple(columns), compose(rows, columns, baseline),
                  tuple(marks.as_notes() + general + left_out),
-                 show_delta=baseline is not None, show_ci=show_ci)
+                 show_delta=baseline is not None, show_ci=show_ci,
+                 provenance=tuple(provenance(replace(run, label=row.label), sizes)
+                                  for run, row in zip(runs, rows[:len(runs)], strict=True)))

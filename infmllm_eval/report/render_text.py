@@ -21,7 +21,27 @@ def _sup(marks: tuple[str, ...]) -> str:
 
 
 MARKDOWN = Markup(escape=_md_escape, bold=lambda text: f"**{text}**",
-                  delta=lambda text: f" ({text})", ci=lambda text: f" {text}", sup=_sup)
+                  delta=lambda text: f" ({text})", ci=lambda text: f" {text}", sup=_sup,
+                  subset=lambda text: f" ({_md_escape(text)})")
+
+
+def _code(text: str) -> str:
+    """``text`` as an inline code span (one line; a span that holds a backtick gets two)."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def provenance_lines(table: Table) -> list[str]:
+    """Where each run row comes from: results path, run id, date, samples, command."""
+    if not table.provenance:
+        return []
+    lines = ["", "Runs:", ""]
+    for p in table.provenance:
+        lines.append(f"- {_md_escape(p.label)}: results {_code(p.source)}; run id "
+                     f"{_code(p.run_id)}; date {_md_escape(p.date)}; samples: "
+                     f"{_md_escape(p.samples)}; command: "
+                     + (_code(p.command) if p.command != "unknown" else "unknown"))
+    return lines
 
 
 def render_markdown(table: Table) -> str:
@@ -38,18 +58,23 @@ def render_markdown(table: Table) -> str:
         lines.append("")
         lines += [f"- {_sup((n.mark,)) + ' ' if n.mark else ''}{_md_escape(n.text)}"
                   for n in table.notes]
+    lines += provenance_lines(table)
     return "\n".join(lines) + "\n"
 
 
 def table_frame(table: Table) -> pd.DataFrame:
-    """One row per table row: label, kind, source, then per column its value (and its delta
-    and interval bounds when the table shows them)."""
+    """One row per table row: label, kind, source, then per column its value, the samples
+    behind it (``.n``), the task's full size (``.of``, when known), whether it is a subset,
+    and its delta and interval bounds when the table shows them."""
     records = []
     for row in table.rows:
         record: dict[str, object] = {table.corner: row.label, "kind": row.kind,
                                      "source": row.source}
         for column, cell in zip(table.columns, row.cells, strict=True):
             record[column.key] = cell.value
+            record[f"{column.key}.n"] = None if cell.n is None else str(cell.n)  # not 10.0000
+            record[f"{column.key}.of"] = None if cell.of is None else str(cell.of)
+            record[f"{column.key}.subset"] = cell.subset if row.kind == "run" else None
             if table.show_delta:
                 record[f"{column.key}.delta"] = cell.delta
             if table.show_ci:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ class RunResult:
     tasks: Mapping[str, dict[str, Any]]
     run_id: str | None = None
     tolerances: Mapping[str, float] = field(default_factory=dict)  # baselines only
+    untracked: tuple[str, ...] = ()  # baselines only: TASK.METRIC names left out
+    created: str | None = None  # run.json's (a baseline's) date
+    config: Mapping[str, Any] = field(default_factory=dict)  # run.json's config
 
     def scored(self, task: str) -> dict[str, Any] | None:
         """The task's entry when it has metrics (not a submission-only entry)."""
@@ -221,6 +224,12 @@ def _tolerances(path: Path, raw: Any) -> dict[str, float]:
     return {k: float(v) for k, v in raw.items()}
 
 
+def _untracked(path: Path, raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(k, str) and "." in k for k in raw):
+        raise BadInputError(f"{path}: 'untracked' must list 'task.metric' names")
+    return tuple(raw)
+
+
 def _read(path: Path) -> tuple[Path, Any]:
     """The results file of ``path`` and its JSON; only regular files are read (a FIFO or a
     device such as /dev/zero would block or never end)."""
@@ -230,6 +239,19 @@ def _read(path: Path) -> tuple[Path, Any]:
     if file.exists() and not file.is_file():
         raise BadInputError(f"{file}: not a regular file; expected {WHAT}")
     return file, read_json(file, "results file")
+
+
+def _run_json(file: Path) -> dict[str, Any]:
+    """The run.json next to a run's metrics.json, or {}: it only adds provenance to a
+    report, so one that is absent, damaged or not a regular file is left out."""
+    found = file.parent / "run.json"
+    if file.name != "metrics.json" or not found.is_file():
+        return {}
+    try:
+        data = read_json(found, "run.json")
+    except BadInputError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def load_run(path: Path) -> RunResult:
@@ -251,18 +273,25 @@ def load_run(path: Path) -> RunResult:
         model = data.get("model") if isinstance(data.get("model"), str) else None
         run_id = data.get("run_id") if isinstance(data.get("run_id"), str) else None
         tolerances = _tolerances(file, data.get("tolerances", {}))
+        untracked = _untracked(file, data.get("untracked", []))
         if data.get("format") == BASELINE_FORMAT:
             label = f"baseline {model or stem}"
         else:
             label = model or run_id or stem
     elif isinstance(data.get("task"), str):
         tasks, model, run_id, tolerances = {data["task"]: data}, None, None, {}
+        untracked = ()
         label = stem
     else:
         raise BadInputError(f"{file}: neither 'tasks' nor 'task' found; expected {WHAT}")
     for task, entry in tasks.items():
         _check_entry(file, task, entry)
-    return RunResult(label, path, model, tasks, run_id, tolerances)
+    info = _run_json(file)
+    created = info.get("created", data.get("created"))
+    config = info.get("config")
+    return RunResult(label, path, model, tasks, run_id, tolerances, untracked,
+                     created if isinstance(created, str) else None,
+                     config if isinstance(config, dict) else {})
 
 
 def unique_labels(labels: Sequence[str], extra: Iterable[str] = ()) -> list[str]:
@@ -287,5 +316,4 @@ def load_runs(paths: Sequence[Path]) -> list[RunResult]:
         counts[run.label] = counts.get(run.label, 0) + 1
     named = [f"{r.label} ({r.run_id or r.path.name})" if counts[r.label] > 1 else r.label
              for r in runs]
-    return [RunResult(label, r.path, r.model, r.tasks, r.run_id, r.tolerances)
-            for r, label in zip(runs, unique_labels(named), strict=True)]
+    return [replace(r, label=label) for r, label in zip(runs, unique_labels(named), strict=True)]

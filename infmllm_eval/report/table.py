@@ -7,11 +7,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.report.declared import HIGHER, LOWER
+
+if TYPE_CHECKING:
+    from infmllm_eval.report.provenance import Provenance
 
 MISSING = "–"
 
@@ -44,6 +48,15 @@ class Cell:
     delta: float | None = None
     ci: tuple[float, float] | None = None
     marks: tuple[str, ...] = ()
+    n: int | None = None  # samples behind the value
+    of: int | None = None  # the task's full size, when known
+    subset: bool = False  # fewer samples than the full task: never bold, never ranked
+
+    def coverage(self) -> str:
+        """``n=12 of 12,578`` for a subset cell that knows its counts, else ''."""
+        if not self.subset or self.n is None:
+            return ""
+        return f"n={self.n:,} of {self.of:,}" if self.of is not None else f"n={self.n:,}, --limit"
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,7 @@ class Table:
     corner: str = "model"
     show_delta: bool = False
     show_ci: bool = False
+    provenance: tuple[Provenance, ...] = ()  # one per run row
 
     def groups(self) -> list[tuple[str, int]]:
         """Consecutive column groups as (header, number of columns)."""
@@ -144,10 +158,13 @@ def delta_frame(frame: pd.DataFrame, baseline: str | None) -> pd.DataFrame | Non
 
 def compose(rows: Sequence[Row], columns: Sequence[Column],
             baseline: str | None = None) -> tuple[Row, ...]:
-    """The rows with the best value of every column in bold and the deltas to ``baseline``."""
-    frame = value_frame([r.label for r in rows], columns,
-                        [[c.value for c in r.cells] for r in rows])
-    best = best_mask(frame, [c.better for c in columns]).to_numpy()
+    """The rows with the best value of every column in bold and the deltas to ``baseline``;
+    subset cells are left out of the ranking (never bold, never taking bold away)."""
+    labels = [r.label for r in rows]
+    frame = value_frame(labels, columns, [[c.value for c in r.cells] for r in rows])
+    ranked = value_frame(labels, columns, [[None if c.subset else c.value for c in r.cells]
+                                           for r in rows])
+    best = best_mask(ranked, [c.better for c in columns]).to_numpy()
     found = delta_frame(frame, baseline)
     deltas = found.to_numpy(dtype="float64") if found is not None else None
     out = []
@@ -188,17 +205,19 @@ class Markup:
     delta: Callable[[str], str]
     ci: Callable[[str], str]
     sup: Callable[[tuple[str, ...]], str]
+    subset: Callable[[str], str]
 
 
 def render_cell(cell: Cell, table: Table, markup: Markup) -> str:
     """A cell's content in one format: value (bold when best) or its text, then the delta
-    and interval the table shows, then the footnote marks."""
+    and interval the table shows, the sample count of a subset, then the footnote marks."""
+    subset = markup.subset(cell.coverage()) if cell.coverage() else ""
     if cell.value is None:
-        return markup.escape(cell.text) + markup.sup(cell.marks)
+        return markup.escape(cell.text) + subset + markup.sup(cell.marks)
     text = markup.escape(fmt_value(cell.value))
     text = markup.bold(text) if cell.bold else text
     if table.show_delta and cell.delta is not None:
         text += markup.delta(fmt_delta(cell.delta))
     if table.show_ci and cell.ci is not None:
         text += markup.ci(fmt_ci(cell.ci))
-    return text + markup.sup(cell.marks)
+    return text + subset + markup.sup(cell.marks)
