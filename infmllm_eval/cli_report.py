@@ -29,6 +29,11 @@ Tolerances = Annotated[list[str] | None, typer.Option(
     help="Track this metric with this tolerance in points (overrides the baseline's and "
     "--max-drop), e.g. mme.perception=20; repeatable.")]
 
+Untrack = Annotated[list[str] | None, typer.Option(
+    "--untrack", metavar="TASK[.METRIC]",
+    help="Leave out a tracked task (all its metrics) or one metric, e.g. mme or "
+    "mme.cognition; repeatable. A name that tracks nothing is an error.")]
+
 
 class ReportFormat(str, Enum):
     """Output formats of `report`."""
@@ -257,6 +262,7 @@ def gate(
         "p-value is below ALPHA, even within tolerance.")] = None,
     junit: Annotated[Path | None, typer.Option(
         "--junit", metavar="FILE", help="Write the checks as JUnit XML for CI.")] = None,
+    untrack: Untrack = None,
 ) -> None:
     """Exit 1 when a tracked metric of RUN worsens beyond its tolerance against the baseline
     (or significantly, with --significance); prints every check. Exit 2 on bad input.
@@ -270,7 +276,7 @@ def gate(
     _check_output(junit, "--junit", [("the --baseline file", _results_file(baseline)),
                                      ("the results file RUN", _results_file(run))])
     result = run_gate(load_run(baseline), load_run(run), max_drop,
-                      parse_tolerances(metric or []), significance)
+                      parse_tolerances(metric or []), significance, untrack or [])
     out.print(_gate_table(result))
     if junit is not None:
         from infmllm_eval.jsonio import write_atomic
@@ -294,6 +300,7 @@ def baseline(
     per_sample: Annotated[bool, typer.Option(
         "--per-sample/--no-per-sample", help="Keep per-sample scores (needed by gate "
         "--significance; larger file).")] = True,
+    untrack: Untrack = None,
 ) -> None:
     """Write a baseline file for `gate` from a run: metrics, variants, counts, per-sample
     scores and tolerances (format: results/baselines/README.md)."""
@@ -302,7 +309,8 @@ def baseline(
     from infmllm_eval.report.runs import load_run
 
     _check_output(output, "--output", [("the results file RUN", _results_file(run))])
-    document = baseline_document(load_run(run), parse_tolerances(metric or []), per_sample)
+    document = baseline_document(load_run(run), parse_tolerances(metric or []), per_sample,
+                                 untrack or [])
     write_json(output, document)
     err.print(f"wrote {escape(str(output))}: {len(document['tasks'])} task(s)")
 

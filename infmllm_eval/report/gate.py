@@ -30,6 +30,7 @@ from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.report.declared import HIGHER, LOWER, NO_DIRECTION, Declared, declared
 from infmllm_eval.report.runs import BASELINE_FORMAT, RunResult, brief, variant_text
 from infmllm_eval.report.stats import paired_bootstrap, primary_units
+from infmllm_eval.report.untrack import untrack
 
 DEFAULT_MAX_DROP = 1.0
 COMPARED = ("n_samples", "n_scored", "partial")
@@ -101,7 +102,8 @@ def tracked(baseline: RunResult, extra: Mapping[str, float]) -> list[str]:
             raise BadInputError(f"{baseline.path}: task name {shown(task)} cannot be tracked "
                                 "(TASK.METRIC names need a task name without '.')")
     names = [f"{t}.{e['primary_metric']}" for t, e in baseline.tasks.items()
-             if baseline.scored(t) is not None]
+             if baseline.scored(t) is not None and f"{t}.{e['primary_metric']}"
+             not in baseline.untracked]
     return list(dict.fromkeys([*names, *baseline.tolerances, *extra]))
 
 
@@ -212,8 +214,9 @@ def _values(result: RunResult, names: Sequence[str]) -> tuple[dict[str, float], 
 
 def run_gate(baseline: RunResult, run: RunResult, max_drop: float = DEFAULT_MAX_DROP,
              tolerances: Mapping[str, float] | None = None,
-             alpha: float | None = None) -> GateResult:
-    """Check every tracked metric; bad or incomparable input is a BadInputError."""
+             alpha: float | None = None, untracked: Sequence[str] = ()) -> GateResult:
+    """Check every tracked metric but the ``untracked`` ones (TASK or TASK.METRIC); bad or
+    incomparable input is a BadInputError."""
     extra = dict(tolerances or {})
     names = tracked(baseline, extra)
     if not names:
@@ -222,6 +225,10 @@ def run_gate(baseline: RunResult, run: RunResult, max_drop: float = DEFAULT_MAX_
             f"{': only submission entries' if baseline.tasks else ''}, no tolerances): a gate "
             "with 0 checks would always pass; make it with `infmllm-eval baseline RUN` from a "
             "run with scored tasks")
+    names = untrack(names, untracked, f"the baseline {baseline.path}", list(extra))
+    if not names:
+        raise BadInputError("--untrack leaves no tracked metric: a gate with 0 checks would "
+                            "always pass")
     before, absent = _values(baseline, names)
     if absent:
         raise BadInputError(f"{baseline.path}: the baseline has no value for "
@@ -230,7 +237,7 @@ def run_gate(baseline: RunResult, run: RunResult, max_drop: float = DEFAULT_MAX_
     if missing:
         raise BadInputError(f"{run.path}: no result for {brief(', '.join(missing), 200)}, "
                             f"tracked by the baseline {baseline.path}; run the task(s) or "
-                            "untrack them")
+                            "leave them out with --untrack TASK[.METRIC]")
     checks = []
     for name in names:
         task, metric = split_name(name)
@@ -243,7 +250,8 @@ def run_gate(baseline: RunResult, run: RunResult, max_drop: float = DEFAULT_MAX_
         if found.assumed and base_entry.get("family"):  # a guess could pass a regression
             raise BadInputError(
                 f"{brief(name)}: {found.assumed}, so the gate cannot tell whether a rise or a "
-                "drop is worse; install the plug-in that declares it, or untrack the metric")
+                "drop is worse; install the plug-in that declares it, or leave it out with "
+                f"--untrack {brief(name)}")
         p = (_p_value(task, base_entry, run_entry, str(baseline.path), str(run.path))
              if alpha is not None and testable and found.better != NO_DIRECTION else None)
         failed, reason = _verdict(before[name], after[name], tolerance, p, alpha, testable,
@@ -264,9 +272,12 @@ def _baseline_entry(entry: dict[str, Any], per_sample: bool) -> dict[str, Any]:
 
 
 def baseline_document(run: RunResult, tolerances: Mapping[str, float] | None = None,
-                      per_sample: bool = True) -> dict[str, Any]:
+                      per_sample: bool = True, untracked: Sequence[str] = (),
+                      ) -> dict[str, Any]:
     """A baseline file's content: the run's scored tasks (metrics, variant, counts, and the
-    per-sample scores a significance test needs) plus tolerances in points."""
+    per-sample scores a significance test needs) plus tolerances in points. ``untracked``
+    (TASK or TASK.METRIC) leaves tracked metrics out: a task none of whose metrics is still
+    tracked is left out, a primary metric of a task kept is listed under 'untracked'."""
     tasks = {t: _baseline_entry(e, per_sample) for t, e in run.tasks.items()
              if run.scored(t) is not None}
     if not tasks:
@@ -275,7 +286,18 @@ def baseline_document(run: RunResult, tolerances: Mapping[str, float] | None = N
         task, metric = split_name(name)
         if run.value(task, metric) is None:
             raise BadInputError(f"--metric {name}: {run.path} has no value for it")
-    return {"format": BASELINE_FORMAT, "version": 1,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "source": str(run.path), "run_id": run.run_id, "model": run.model,
-            "tolerances": dict(tolerances or {}), "tasks": tasks}
+    names = list(dict.fromkeys([*(f"{t}.{e['primary_metric']}" for t, e in tasks.items()),
+                                *(tolerances or {})]))
+    kept = untrack(names, untracked, f"the run {run.path}", list(tolerances or {}))
+    if not kept:
+        raise BadInputError("--untrack leaves no tracked metric: a baseline without one "
+                            "cannot gate anything")
+    left_out = [n for n in names if n not in kept]
+    tasks = {t: e for t, e in tasks.items() if any(n.partition(".")[0] == t for n in kept)}
+    document = {"format": BASELINE_FORMAT, "version": 1,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "source": str(run.path), "run_id": run.run_id, "model": run.model,
+                "tolerances": dict(tolerances or {}), "tasks": tasks}
+    if any(n.partition(".")[0] in tasks for n in left_out):
+        document["untracked"] = [n for n in left_out if n.partition(".")[0] in tasks]
+    return document

@@ -14,15 +14,28 @@ SUFFIXES = {".md": "md", ".markdown": "md", ".csv": "csv", ".tex": "latex", ".ht
             ".htm": "html"}
 
 
+SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods")
+
+
 def format_for(fmt: str | None, output: Path | None) -> str:
-    """The format asked for, else the one the output file's suffix names, else Markdown."""
+    """The format asked for, else the one the output file's suffix names, else Markdown (no
+    suffix). A spreadsheet suffix is refused (no spreadsheet writer is installed: CSV opens
+    in every spreadsheet program), and so is any other suffix without --format."""
+    suffix = output.suffix.lower() if output is not None else ""
+    if suffix in SPREADSHEETS:
+        raise BadInputError(f"--output {output}: {suffix} spreadsheets are not written (no "
+                            f"spreadsheet writer is installed); write CSV instead, e.g. -o "
+                            f"{output.with_suffix('.csv') if output else 'report.csv'}, "
+                            "which spreadsheet programs open")
     if fmt is not None:
         if fmt not in FORMATS:
             raise BadInputError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
         return fmt
-    if output is not None:
-        return SUFFIXES.get(output.suffix.lower(), "md")
-    return "md"
+    if suffix and suffix not in SUFFIXES:
+        raise BadInputError(f"--output {output}: unknown extension {suffix!r}; use "
+                            f"{' '.join(dict.fromkeys(SUFFIXES))} or choose the format with "
+                            "--format")
+    return SUFFIXES.get(suffix, "md")
 
 
 def render_report(runs: Sequence[RunResult], fmt: str,
