@@ -42,11 +42,14 @@ class TaskResult:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """What :func:`evaluate` returns: results per task and the run directory."""
+    """What :func:`evaluate` returns: results per task and the run directory; ``not_scored``
+    names the tasks a run could not score and why (e.g. no Java for the caption metrics:
+    their predictions are kept, and evaluating again with the tool installed scores them)."""
 
     run_dir: Path
     tasks: dict[str, TaskResult]
     metrics: dict[str, Any] = field(repr=False)  # the whole metrics.json
+    not_scored: dict[str, str] = field(default_factory=dict)
 
     def __getitem__(self, task: str) -> TaskResult:
         return self.tasks[task]
@@ -69,14 +72,15 @@ def evaluate(
     limit: int | None = None, options: Mapping[str, Any] | None = None,
     model_options: Mapping[str, Any] | None = None, files: Mapping[str, Any] | None = None,
     generation: Mapping[str, Any] | None = None, seed: int = 0,
-    on_image_error: str = "fail", progress: bool = False,
+    on_image_error: str = "fail", progress: bool = False, threads: int | None = None,
 ) -> EvalResult:
     """Run ``model`` on ``tasks`` (names or groups) exactly as ``infmllm-eval run`` does:
     journaled predictions in a run directory (rerunning resumes), then scored.
 
     ``model`` is a model card name, or a :class:`~infmllm_eval.adapters.ModelAdapter`
     object (``model_options`` then do not apply; its ``name`` names the run). The keyword
-    arguments are the command's options as mappings (``options={"normalization": "always"}``).
+    arguments are the command's options as mappings (``options={"normalization": "always"}``);
+    ``threads`` sets torch's CPU threads (default: as ``run --threads``).
     """
     from infmllm_eval.adapters import ModelAdapter
     from infmllm_eval.commands import check_run_name, run_command
@@ -99,9 +103,10 @@ def evaluate(
     run_dir, metrics = run_command(
         name, names, root, batch_size, limit, Path(output_dir), run_name, _pairs(options),
         _pairs(model_options), _pairs(files), seed, _pairs(generation), new_run,
-        on_image_error, adapter=adapter, show_progress=progress)
+        on_image_error, adapter=adapter, show_progress=progress, threads=threads)
     results = {task: _result(task, entry) for task, entry in metrics["tasks"].items()}
-    return EvalResult(run_dir, results, metrics)
+    skipped = {task: entry["reason"] for task, entry in metrics.get("not_scored", {}).items()}
+    return EvalResult(run_dir, results, metrics, skipped)
 
 
 def score(

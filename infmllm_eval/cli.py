@@ -36,6 +36,11 @@ app.add_typer(data_app, name="data")
 register_report_commands(app)
 register_import_commands(app)
 
+Threads = Annotated[int | None, typer.Option(
+    "--threads", min=1, show_default=False, help="CPU threads of the model (torch) \\[default: "
+    "$OMP_NUM_THREADS, else the usable CPUs the load average leaves free, 1 to 4]; recorded "
+    "in run.json, does not change "
+    "the answers (a resumed run may use another count).")]
 DataRoot = Annotated[Path | None, typer.Option(
     "--data-root", metavar="DIR", help="Folder holding the benchmark files named in the task "
     "cards \\[default: $INFMLLM_EVAL_DATA or ./data].", show_default=False)]
@@ -188,6 +193,7 @@ def run(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling generator, for "
                                       "tasks that sample (--generation do_sample=true); "
                                       "recorded in run.json.")] = 0,
+    threads: Threads = None,
 ) -> None:
     """Run a model on tasks: predictions are journaled as they arrive (a crash loses nothing:
     rerun the same command to resume), then scored."""
@@ -195,20 +201,26 @@ def run(
 
     if resume is not None:
         _refuse_with_resume(ctx)
-        run_dir, metrics = resume_command(resume, batch_size, on_image_error)
+        run_dir, metrics = resume_command(resume, batch_size, on_image_error, threads)
     elif model is None or not tasks:
         raise BadInputError("run needs --model and --tasks (or --resume RUN_DIR)")
     else:
         run_dir, metrics = run_command(
             model, tasks, _root_dir(data_root), batch_size or "8", limit, output_dir, run_name,
             options or [], model_options or [], files or [], seed, generation or [], new_run,
-            on_image_error or "fail")
+            on_image_error or "fail", threads=threads)
     if not metrics["tasks"]:  # a rank other than 0 of a distributed run: rank 0 reports
         return
     for name, entry in metrics["tasks"].items():
         _warn_missing(name, entry, False)
     out.print(metrics_table(metrics["tasks"], title=f"Run {run_dir.name}"))
     out.print(f"run directory: {run_dir}")
+    bundled = {n: e["data_source"] for n, e in metrics["tasks"].items() if "data_source" in e}
+    for source in sorted(set(bundled.values())):
+        names = ", ".join(n for n, s in bundled.items() if s == source)
+        err.print(f"note: {escape(names)}: the data root holds none of their files; used "
+                  f"{escape(source)}", highlight=False, soft_wrap=True)
+    _exit_if_partial(run_dir, metrics)
 
 
 @app.command()
@@ -218,6 +230,7 @@ def demo(
     replay: Annotated[bool, typer.Option(
         "--replay", help="Replay the bundled saved answers on the mini VQAv2 / OK-VQA / "
         "TextVQA / GQA sets instead of running the toy model.")] = False,
+    threads: Threads = None,
 ) -> None:
     """Run the embedded default: the shipped trained infmllm-tiny-toy on the five toy
     benchmarks (captioning, VQA, grounding, MME, MMBench; the bundled generated data) through
@@ -226,17 +239,35 @@ def demo(
     from infmllm_eval.report.render import render_report
     from infmllm_eval.report.runs import load_run
 
-    run_dir, metrics = demo_command(output_dir, replay)
+    run_dir, metrics = demo_command(output_dir, replay, threads)
     what = "replayed answers" if replay else "infmllm-tiny-toy on the toy benchmarks"
     out.print(metrics_table(metrics["tasks"], title=f"Demo ({what})"))
     if not replay:
         out.print(render_report([load_run(run_dir)], "md"), markup=False, highlight=False,
                   soft_wrap=True)
     out.print(f"run directory: {run_dir}")
+    _exit_if_partial(run_dir, metrics)
+
+
+def _exit_if_partial(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """A run that left tasks unscored (e.g. no Java for captioning): why, then one line
+    'run partial: …' and exit code 2."""
+    skipped = metrics.get("not_scored") or {}
+    if not skipped:
+        return
+    for name, entry in skipped.items():
+        err.print(f"[yellow]not scored:[/] {escape(name)}: {escape(entry['reason'])}",
+                  soft_wrap=True)
+    total = len(skipped) + len(metrics["tasks"])
+    err.print(f"run partial: {len(skipped)} of {total} tasks not scored "
+              f"({escape(', '.join(skipped))}); their predictions are kept: fix the cause and "
+              f"rerun with --resume {escape(str(run_dir))} to score them",
+              highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
 
 
 # what --resume may change: the settings that do not change a run's outputs
-_RESUME_FREE = ("resume", "batch_size", "on_image_error")
+_RESUME_FREE = ("resume", "batch_size", "on_image_error", "threads")
 
 
 def _refuse_with_resume(ctx: Any) -> None:

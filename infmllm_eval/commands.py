@@ -22,6 +22,7 @@ from infmllm_eval.scoring import (
     write_submission,
 )
 from infmllm_eval.taskspec import (
+    DEMO_TASKS,
     TaskSpec,
     build_specs,
     build_task,
@@ -132,18 +133,27 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
                 options: Sequence[str], model_options: Sequence[str], files: Sequence[str],
                 seed: int, generation: Sequence[str] = (), new_run: bool = False,
                 on_image_error: str = "fail", adapter: ModelAdapter | None = None,
-                show_progress: bool = True) -> tuple[Path, dict[str, Any]]:
+                show_progress: bool = True, threads: int | None = None,
+                ) -> tuple[Path, dict[str, Any]]:
     """`run`: resolve everything first (bad input fails before any model work), then run.
 
     The run directory is ``--run-name``, else ``<model>-<hash of the configuration>``: the
     same command finds its own run and resumes it; ``new_run`` starts a fresh, timestamped
     one. ``adapter``: an adapter object to run instead of building the card ``model`` (the
-    Python API; ``model`` is then only the name recorded)."""
+    Python API; ``model`` is then only the name recorded). ``threads``: torch's CPU threads
+    (None: the default; recorded in run.json, not part of the run's identity)."""
     from infmllm_eval.adapters import adapter_class, create_adapter
     from infmllm_eval.engine.distributed import from_environment
     from infmllm_eval.engine.lock import acquire
     from infmllm_eval.engine.progress import NoProgress
-    from infmllm_eval.engine.run import ON_IMAGE_ERROR, RunConfig, run_evaluation, run_identity
+    from infmllm_eval.engine.run import (
+        ON_IMAGE_ERROR,
+        RunConfig,
+        apply_threads,
+        check_threads,
+        run_evaluation,
+        run_identity,
+    )
     from infmllm_eval.ui import RichProgress
 
     model_card = (resolve_model(model) if adapter is None
@@ -158,7 +168,8 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         options=parse_pairs(options, "--option"),
         model_options=model_opts, files=parse_pairs(files, "--file"),
         generation=parse_pairs(generation, "--generation"), seed=seed,
-        on_image_error=on_image_error)
+        on_image_error=on_image_error, threads=check_threads(threads),
+        bundled_data={s.name: s.bundled for s in specs if s.bundled})
     if on_image_error not in ON_IMAGE_ERROR:
         raise BadInputError(f"--on-image-error {shown(on_image_error)}: expected fail or skip")
     if seed and not any(spec.generation.do_sample for spec in specs):
@@ -193,6 +204,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
             info = {"model_card_sha256": file_sha256(model_card.path)}
         else:
             info = {"model_card_sha256": "", "in_memory_adapter": type(adapter).__qualname__}
+        apply_threads(config.threads or 1)
         progress = RichProgress() if dist.is_main and show_progress else NoProgress()
         metrics = run_evaluation(config, specs, adapter, run_dir, progress, info, dist, loaded)
         dist.close()  # on an error the launcher stops the other ranks: no barrier then
@@ -228,10 +240,11 @@ def check_run_name(name: str, output_dir: Path, what: str = "--run-name") -> Non
                             "name); use a shorter name")
 
 
-def resume_command(run_dir: Path, batch_size: int | str | None,
-                   on_image_error: str | None) -> tuple[Path, dict[str, Any]]:
+def resume_command(run_dir: Path, batch_size: int | str | None, on_image_error: str | None,
+                   threads: int | None = None) -> tuple[Path, dict[str, Any]]:
     """`run --resume RUN_DIR`: the same configuration as recorded in its run.json; the batch
-    size and the image-error policy are the run's unless given (None)."""
+    size and the image-error policy are the run's unless given (None); the thread count is
+    this machine's default unless given."""
     if not (run_dir / "run.json").exists():
         raise BadInputError(f"--resume {run_dir}: no run.json there (not a run directory)")
     cfg = read_run_json(run_dir)["config"]
@@ -250,10 +263,9 @@ def resume_command(run_dir: Path, batch_size: int | str | None,
                        batch_size or cfg.get("batch_size", 8), cfg.get("limit"), run_dir.parent,
                        run_dir.name, pairs["options"], pairs["model_options"], pairs["files"],
                        cfg.get("seed", 0), pairs["generation"], False,
-                       on_image_error or cfg.get("on_image_error", "fail"))
+                       on_image_error or cfg.get("on_image_error", "fail"), threads=threads)
 
 
-DEMO_TASKS = ("vqav2_val", "okvqa_val", "textvqa_val", "gqa_testdev_balanced")
 
 
 def demo_root() -> Path:
@@ -261,15 +273,17 @@ def demo_root() -> Path:
     return Path(__file__).resolve().parent / "demo"
 
 
-def demo_command(output_dir: Path, replay: bool = False) -> tuple[Path, dict[str, Any]]:
+def demo_command(output_dir: Path, replay: bool = False,
+                 threads: int | None = None) -> tuple[Path, dict[str, Any]]:
     """`demo`: the trained ``infmllm-tiny-toy`` on every toy task (or, with ``replay``, the
     bundled saved answers on the mini VQA sets, replayed through the same run loop)."""
     if replay:
         root = demo_root()
         return run_command("scripted", list(DEMO_TASKS), root / "data", 8, None, output_dir,
                            fresh_name(output_dir, new_run_id("demo-replay")), [],
-                           [f"answers={root / 'predictions'}"], [], 0)
+                           [f"answers={root / 'predictions'}"], [], 0, threads=threads)
     from infmllm_eval.toy import DATA_ROOT, TASKS
 
     return run_command("infmllm-tiny-toy", list(TASKS), DATA_ROOT, 32, None, output_dir,
-                       fresh_name(output_dir, new_run_id("demo-toy")), [], [], [], 0)
+                       fresh_name(output_dir, new_run_id("demo-toy")), [], [], [], 0,
+                       threads=threads)

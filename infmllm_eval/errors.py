@@ -28,6 +28,11 @@ class BadInputError(InfmllmEvalError):
     """A file, option or name given by the user is missing, malformed or inconsistent."""
 
 
+class MissingToolError(BadInputError):
+    """An external program a metric needs (Java for the caption metrics) is not installed: a
+    run leaves that task unscored (its predictions kept) and scores the others."""
+
+
 class CardError(BadInputError):
     """A task or model card failed validation."""
 

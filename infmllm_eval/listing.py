@@ -17,7 +17,7 @@ def _data_status(spec: TaskSpec, data_root: Path) -> str:
         return f"no data root ({data_root})"
     absent = missing_files(spec)
     if not absent:
-        return "ready"
+        return f"ready ({spec.data_source})" if spec.bundled else "ready"
     return f"missing {', '.join(sorted(absent))}"
 
 
@@ -89,6 +89,8 @@ def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str],
     for spec in build_specs(tasks, data_root, files, []):
         absent = missing_files(spec)
         found = "\n".join(f"{k}: {p}" for k, p in spec.files.items() if k not in absent)
+        if spec.bundled:  # the data root holds none of its files: the package's own are used
+            found = f"{spec.data_source}\n{found}"
         missing = "\n".join(f"{k}: {p}" for k, p in absent.items())
         count, ok = "-", not absent
         if not {k for k in absent if k != "images"}:

@@ -15,9 +15,19 @@ from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.families import get_family
 from infmllm_eval.families.base import Family, resolve_options
 from infmllm_eval.registry import PluginError, did_you_mean
+from infmllm_eval.toy import DATA_ROOT as TOY_DATA_ROOT
+from infmllm_eval.toy import TASKS as TOY_TASKS
 from infmllm_eval.types import GenerationConfig, Sample
 
 DATA_ROOT_ENV = "INFMLLM_EVAL_DATA"
+_PACKAGE = Path(__file__).resolve().parent
+DEMO_TASKS = ("vqav2_val", "okvqa_val", "textvqa_val", "gqa_testdev_balanced")
+# data shipped with the package, and the tasks it serves when the data root does not hold
+# their files: the toy benchmarks, and the demo's mini sets (drawn images) in the layouts of
+# four real benchmarks
+BUNDLED_ROOTS = {"toy": TOY_DATA_ROOT, "demo": _PACKAGE / "demo" / "data"}
+BUNDLED_TASKS = {"toy": TOY_TASKS, "demo": DEMO_TASKS}
+BUNDLED_WHAT = {"toy": "data", "demo": "mini set of drawn images, not the benchmark"}
 
 
 @dataclass(frozen=True)
@@ -29,10 +39,19 @@ class TaskSpec:
     files: dict[str, Path]
     options: dict[str, str]
     generation: GenerationConfig
+    bundled: str = ""  # "toy" or "demo" when the files are the package's own, not the root's
 
     @property
     def name(self) -> str:
         return self.card.name
+
+    @property
+    def data_source(self) -> str:
+        """Where the task's files come from, for `list tasks`, `data check` and a run."""
+        if not self.bundled:
+            return "data root"
+        what = BUNDLED_WHAT.get(self.bundled, "data")
+        return f"bundled: {self.bundled} {what} ({BUNDLED_ROOTS[self.bundled]})"
 
 
 def default_data_root() -> Path:
@@ -92,7 +111,9 @@ def build_task(
                 f"--file {key}: task {card.name} has no file {shown(key)}."
                 f"{did_you_mean(key, sorted(card.files))} Keys: {', '.join(sorted(card.files))}"
             )
-    files = {key: Path(overrides[key]) if key in overrides else data_root / rel
+    bundled = "" if overrides else bundled_source(card, data_root)
+    root = BUNDLED_ROOTS[bundled] if bundled else data_root
+    files = {key: Path(overrides[key]) if key in overrides else root / rel
              for key, rel in card.files.items()}
     from infmllm_eval.outputs import usable_paths
 
@@ -119,7 +140,24 @@ def build_task(
     if model is not None:
         gen = generation_with(gen, model.generation, model.path)
     gen = generation_with(gen, dict(generation or {}), "--generation")
-    return TaskSpec(card, family, files, resolved, gen)
+    return TaskSpec(card, family, files, resolved, gen, bundled)
+
+
+def bundled_source(card: TaskCard, data_root: Path) -> str:
+    """The bundled data (``toy`` or ``demo``) to use for ``card``: only for a task the bundle
+    serves, when the data root holds none of the card's files and the bundle holds all of
+    them, else ''. A data root with some of the files is the user's (what is missing there
+    is reported, never filled in from the package)."""
+    labels = [label for label, names in BUNDLED_TASKS.items() if card.name in names]
+    # os.path.exists: False, never an error, for a path the OS refuses (usable_paths reports it)
+    if (not labels or not card.files
+            or any(os.path.exists(data_root / rel) for rel in card.files.values())):
+        return ""
+    for label in labels:
+        root = BUNDLED_ROOTS[label]
+        if all(os.path.exists(root / rel) for rel in card.files.values()):
+            return label
+    return ""
 
 
 def missing_files(spec: TaskSpec) -> dict[str, Path]:

@@ -161,10 +161,12 @@ def test_submission_task_in_run(tmp_path: Path) -> None:
     assert len(submission) == 24 and submission[0]["answer"] == "yes"
 
 
-def test_data_check(cli: Cli, tmp_path: Path) -> None:
+def test_data_check(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     res = cli("data", "check", "--data-root", str(DATA), "--tasks", "vqav2_val,textvqa_val")
     assert res.code == 2  # the demo sets are far smaller than the official splits
     assert "24 / 214,354" in res.out and "8 / 5,000" in res.out
-    res = cli("data", "check", "--data-root", str(tmp_path), "--tasks", "gqa")
-    assert res.code == 2
-    assert str(tmp_path / "gqa" / "testdev_balanced_questions.json") in res.out.replace("\n", "")
+    monkeypatch.chdir(tmp_path)  # a short data root path: never wrapped in the table
+    Path("data/gqa/images").mkdir(parents=True)  # the root holds some of its files: none of
+    res = cli("data", "check", "--data-root", "data", "--tasks", "gqa")  # the bundled ones
+    assert res.code == 2 and "bundled" not in res.out
+    assert "data/gqa/testdev_balanced_questions.json" in res.out

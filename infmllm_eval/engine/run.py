@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ from infmllm_eval.engine.store import (
     write_results,
     write_run_json,
 )
-from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.errors import BadInputError, MissingToolError, shown
 from infmllm_eval.scoring import score_task, submission_entry, write_submission
 from infmllm_eval.taskspec import TaskSpec, load_samples
 from infmllm_eval.types import Sample
@@ -43,18 +46,66 @@ class RunConfig:
     generation: dict[str, str] = field(default_factory=dict)
     seed: int = 0
     on_image_error: str = "fail"
+    threads: int | None = None  # CPU threads of torch (None: torch's own choice)
+    bundled_data: dict[str, str] = field(default_factory=dict)  # task -> "toy" | "demo"
 
 
-# settings that do not change the outputs (greedy decoding is batch invariant): a run may be
-# resumed with other values
-RESUME_FREE = ("batch_size", "on_image_error")
+# settings that do not change the outputs (greedy decoding is batch invariant; torch's CPU
+# kernels give the same answers with any thread count): a run may be resumed with other values
+RESUME_FREE = ("batch_size", "on_image_error", "threads")
+# settings added later, with the value a run.json written before them stands for (an empty
+# one is left out of the identity: older runs keep their directory names)
+LATER: dict[str, Any] = {"bundled_data": {}}
 ON_IMAGE_ERROR = ("fail", "skip")
+MAX_DEFAULT_THREADS = 4  # bench/threads.py: more threads than this gained nothing (README)
+
+
+def default_threads() -> int:
+    """CPU threads when --threads is not given: $OMP_NUM_THREADS when set, else the CPUs this
+    process may use (a SLURM or taskset allocation, not the whole machine) that the load
+    average leaves free, at least 1 and at most 4. bench/threads.py: on a 2-core machine
+    busy with other work, 2 threads made the toy demo 4-9x slower than 1 (threads that wait
+    for each other on shared cores)."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        usable = os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0])  # whole CPUs kept busy by others (this run: < 1)
+    except (AttributeError, OSError):
+        busy = 0
+    return max(1, min(usable - busy, MAX_DEFAULT_THREADS))
+
+
+def check_threads(threads: int | None) -> int:
+    """The thread count a run uses: ``threads``, else :func:`default_threads`."""
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise BadInputError(f"--threads {shown(threads)}: expected a positive integer")
+    return threads
+
+
+def apply_threads(threads: int) -> None:
+    """torch's CPU threads (intra-op; inter-op too while torch still allows it), when the
+    model uses torch (a model that does not is not made to import it)."""
+    if "torch" not in sys.modules:
+        return
+    import torch
+
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # settable once, before any inter-op work
+        torch.set_num_interop_threads(threads)
 
 
 def run_identity(config: RunConfig) -> str:
     """A short hash of what defines a run's outputs: the default run directory name, so that
     the same command finds (and resumes) its own run."""
-    cfg = {k: v for k, v in asdict(config).items() if k not in RESUME_FREE}
+    cfg = {k: v for k, v in asdict(config).items()
+           if k not in RESUME_FREE and not (k in LATER and v == LATER[k])}
     return hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
@@ -67,9 +118,9 @@ def _check_resume(run_dir: Path, config: dict[str, Any], cards: dict[str, str],
     """Refuse to resume a run whose configuration, task cards or model changed."""
     previous = read_run_json(run_dir)
     before = previous["config"]
-    changes = [f"{k}: {shown(before.get(k))} -> {shown(config.get(k))}"
+    changes = [f"{k}: {shown(before.get(k, LATER.get(k)))} -> {shown(config.get(k))}"
                for k in sorted(set(config) | set(before))
-               if k not in RESUME_FREE and config.get(k) != before.get(k)]
+               if k not in RESUME_FREE and config.get(k) != before.get(k, LATER.get(k))]
     changes += [f"task card {name} changed" for name, sha in cards.items()
                 if previous.get("cards", {}).get(name, sha) != sha]
     old_inputs = previous.get("inputs_sha256", {})
@@ -130,6 +181,22 @@ def score_run_task(spec: TaskSpec, samples: list[Sample], journal: Journal,
     return entry
 
 
+def _not_scored(spec: TaskSpec, samples: list[Sample], journal: Journal, run_dir: Path,
+                reason: str) -> dict[str, Any]:
+    """What a run records for a task it could not score: why, and what is kept for a rerun
+    (the journal; the official result file too when the family writes one, which needs no
+    scorer)."""
+    preds: dict[str, str | None] = dict(journal.read())
+    entry: dict[str, Any] = {"reason": reason, "n_samples": len(samples),
+                             "n_predictions": sum(s.key in preds for s in samples),
+                             "predictions": str(journal.path.relative_to(run_dir))}
+    if spec.family.always_submit or spec.card.submission_only:
+        path = run_dir / "submissions" / f"{spec.name}.json"
+        write_submission(spec, samples, preds, path)
+        entry["submission_file"] = str(path.relative_to(run_dir))
+    return entry
+
+
 def run_evaluation(
     config: RunConfig, specs: list[TaskSpec], model: ModelAdapter, run_dir: Path,
     progress: Progress | None = None, model_info: dict[str, Any] | None = None,
@@ -162,6 +229,7 @@ def run_evaluation(
     if problem:
         raise BadInputError(problem)
     tasks: dict[str, Any] = {}
+    not_scored: dict[str, Any] = {}
     for spec, samples in loaded:
         journal = Journal(run_dir / "predictions" / f"{spec.name}.jsonl")
         if spec.generation.do_sample:  # sampled answers: reproducible for a given seed
@@ -171,13 +239,22 @@ def run_evaluation(
         per_rank = dist.gather(throughput)  # also: every rank's shard is complete
         if dist.is_main:
             journal.canonicalize([s.id for s in samples])
-            tasks[spec.name] = score_run_task(spec, samples, journal, run_dir)
-            tasks[spec.name]["throughput"] = combine_ranks(per_rank)
-            tasks[spec.name]["generation"] = asdict(spec.generation)
+            try:
+                entry = score_run_task(spec, samples, journal, run_dir)
+            except MissingToolError as exc:  # e.g. no Java: the other tasks are still scored
+                not_scored[spec.name] = _not_scored(spec, samples, journal, run_dir, str(exc))
+            else:
+                entry["throughput"] = combine_ranks(per_rank)
+                entry["generation"] = asdict(spec.generation)
+                if spec.bundled:
+                    entry["data_source"] = spec.data_source
+                tasks[spec.name] = entry
         dist.barrier()
     if not dist.is_main:
         return {"run_id": run_dir.name, "model": config.model, "tasks": {}}
     metrics = {"run_id": run_dir.name, "model": config.model, "engine": model.stats(),
                "tasks": tasks}
+    if not_scored:  # a partial run: its own key, so reports, gates and diffs see no scores
+        metrics["not_scored"] = not_scored
     write_results(run_dir, metrics)
     return metrics

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, NamedTuple
 
-from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.errors import BadInputError, MissingToolError, shown
 
 # pycocoevalcap ships no type information: its modules are loaded as Any
 _bleu: Any = import_module("pycocoevalcap.bleu.bleu")
@@ -60,10 +60,10 @@ class CaptionScores(NamedTuple):
 
 
 def find_java(user: str) -> str:
-    """The java executable on PATH, or a BadInputError naming what needs it."""
+    """The java executable on PATH, or a MissingToolError naming what needs it."""
     java = shutil.which("java")
     if java is None:
-        raise BadInputError(
+        raise MissingToolError(
             f"Java not found on PATH: {user} (pycocoevalcap) runs on Java; install a Java "
             "runtime (e.g. OpenJDK 17) or put `java` on PATH")
     return java
@@ -91,7 +91,7 @@ def tokenize(texts: Sequence[str]) -> list[str]:
         try:
             proc = subprocess.run(cmd, capture_output=True, check=False)
         except OSError as exc:
-            raise BadInputError(f"cannot run Java for {user}: {exc}") from None
+            raise MissingToolError(f"cannot run Java for {user}: {exc}") from None
     if proc.returncode != 0:
         raise BadInputError(f"Java failed running {user} (exit {proc.returncode}): "
                             f"{_first_line(proc.stderr)}")
@@ -130,7 +130,7 @@ class _Meteor:
                                           stdout=subprocess.PIPE, stderr=self._err)
         except OSError as exc:
             self._err.close()
-            raise BadInputError(f"cannot start Java for METEOR: {exc}") from None
+            raise MissingToolError(f"cannot start Java for METEOR: {exc}") from None
 
     def _fail(self, problem: str) -> BadInputError:
         self.close()
