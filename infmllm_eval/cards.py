@@ -149,10 +149,24 @@ def generation_with(base: GenerationConfig, overrides: dict[str, Any],
     values = {key: _generation_value(where, key, value, card=False)
               for key, value in overrides.items()}
     result = dataclasses.replace(base, **values)
-    problem = result.problem()
+    problem = result.problem() or _without_effect(result, values)
     if problem:
         raise CardError(f"{where}: {problem}")
     return result
+
+
+def _without_effect(gen: GenerationConfig, given: dict[str, Any]) -> str:
+    """A setting ``given`` here that these decoding settings never use ('' when none): it
+    would be recorded in run.json as if it had shaped the answers. Neutral values (the
+    defaults, temperature 0 meaning greedy) are accepted."""
+    if given.get("temperature", 1.0) not in (0.0, 1.0) and not gen.do_sample:
+        return (f"temperature={given['temperature']} does nothing: decoding is greedy "
+                "(do_sample=false) and only sampling uses a temperature; add do_sample=true, "
+                "or drop temperature")
+    if given.get("length_penalty", 1.0) != 1.0 and gen.num_beams == 1:
+        return (f"length_penalty={given['length_penalty']} does nothing: num_beams=1 and only "
+                "beam search uses a length penalty; set num_beams > 1, or drop length_penalty")
+    return ""
 
 
 def _generation_value(where: str, key: Any, value: Any, card: bool) -> Any:

@@ -80,7 +80,9 @@ def test_coco_scores_equal_direct_pycocoevalcap(cli: Cli, tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_nocaps_reports_each_domain_and_entire(cli: Cli, tmp_path: Path) -> None:
+def test_nocaps_reports_each_domain_and_entire(cli: Cli, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # score writes into the current folder
     doc = nocaps_doc(15)
     gts, res = random_sets(11, 15, n_refs=10)
     for ann in doc["annotations"]:
@@ -113,6 +115,7 @@ def test_nocaps_reports_each_domain_and_entire(cli: Cli, tmp_path: Path) -> None
 
 def test_java_missing_is_exit_2_naming_java_and_the_metric(
         cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # score writes into the current folder
     root, preds, _, _ = coco_root(tmp_path, 3)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     res = cli("score", "--task", "coco_karpathy_test", "--predictions", str(preds),

@@ -68,7 +68,7 @@ def test_card_field_errors(tmp_path: Path, old: str, new: str, message: str) -> 
 
 @pytest.mark.parametrize(("setting", "value", "card_error", "override"), [
     ("num_beams", 3, None, 3),
-    ("length_penalty", 2, None, 2),  # an int is a number
+    ("temperature", 0, None, 0),  # an int is a number
     ("do_sample", True, None, True),
     ("num_beams", "3", "field 'generation.num_beams': expected int, got str", 3),
     ("do_sample", "yes", "field 'generation.do_sample': expected bool, got str", True),

@@ -161,7 +161,7 @@ def score(cli: Cli, root: Path, task: str, rows: dict[int, str], *options: str,
                              for k, v in rows.items()))
     opts = [a for o in options for a in ("--option", o)]
     res = cli("score", "--task", task, "--predictions", str(preds), "--data-root", str(root),
-              *opts)
+              "--output", str(root / f"{task}.metrics.json"), *opts)
     assert res.code == 0, res.err
     result: dict[str, Any] = json.loads((root / f"{task}.metrics.json").read_text())
     return result

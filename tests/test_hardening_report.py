@@ -180,9 +180,11 @@ def test_score_refuses_every_input_as_output(cli: Cli, tmp_path: Path) -> None:
     assert link.is_symlink()  # the link itself is not replaced either
 
 
-def test_score_default_output_that_is_a_data_file(cli: Cli, tmp_path: Path) -> None:
-    """Without --output the metrics go to <predictions>.metrics.json: never over a data file
-    that happens to have that name."""
+def test_score_default_output_that_is_a_data_file(cli: Cli, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --output the metrics go to ./<predictions stem>.metrics.json: never over a
+    data file that happens to have that name."""
+    monkeypatch.chdir(tmp_path)  # score writes into the current folder
     preds = tmp_path / "p.jsonl"
     preds.write_bytes((VALID / "predictions.jsonl").read_bytes())
     annotations = tmp_path / "p.metrics.json"
@@ -190,13 +192,15 @@ def test_score_default_output_that_is_a_data_file(cli: Cli, tmp_path: Path) -> N
     res = cli("score", "--task", "vqav2_val", "--file", f"questions={VALID / 'questions.json'}",
               "--file", f"annotations={annotations}", "--predictions", str(preds))
     assert res.code == 2
-    assert f"the metrics file {annotations} is the annotations file of vqav2_val" in res.err
+    assert "the metrics file p.metrics.json is the annotations file of vqav2_val" in res.err
     assert annotations.read_bytes() == (VALID / "annotations.json").read_bytes()
 
 
-def test_score_still_writes_next_to_the_predictions(cli: Cli, tmp_path: Path) -> None:
+def test_score_writes_into_the_current_folder(cli: Cli, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     preds = tmp_path / "p.jsonl"
     preds.write_bytes((VALID / "predictions.jsonl").read_bytes())
+    monkeypatch.chdir(tmp_path)
     assert _score(cli, preds=preds).code == 0
     assert json.loads((tmp_path / "p.metrics.json").read_text())["n_scored"] == 2
     again = _score(cli, "--output", str(tmp_path / "p.metrics.json"), preds=preds)

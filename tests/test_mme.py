@@ -103,7 +103,9 @@ def test_release_loader_reads_both_layouts(tmp_path: Path) -> None:
     assert YES_NO.request_fields(flat) == {"question": flat.fields["question"]}
 
 
-def test_jsonl_predictions_scored_against_the_release(cli: Cli, tmp_path: Path) -> None:
+def test_jsonl_predictions_scored_against_the_release(cli: Cli, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # score writes into the current folder
     root = make_release(tmp_path / "MME_Benchmark")
     rows = []
     for subtask in SUBTASKS:

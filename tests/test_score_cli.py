@@ -73,7 +73,10 @@ def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
 
 
 def test_missing_predictions_count_as_wrong_and_are_listed(cli: Cli, conformance: Path,
-                                                           tmp_path: Path) -> None:
+                                                           tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           ) -> None:
+    monkeypatch.chdir(tmp_path)  # score writes into the current folder
     preds = write_jsonl(tmp_path / "p.jsonl", [{"id": 1000, "prediction": "yes"},
                                                 {"id": 1002, "prediction": "2"}])
     res = cli("score", *edge_args(conformance), "--predictions", str(preds))
@@ -165,7 +168,9 @@ def test_malformed_annotations(cli: Cli, conformance: Path, tmp_path: Path) -> N
     assert "ann.json: Expected `array`, got `str` - at `$.annotations[0].answers`" in res.err
 
 
-def test_submission_only_task(cli: Cli, conformance: Path, tmp_path: Path) -> None:
+def test_submission_only_task(cli: Cli, conformance: Path, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # score writes into the current folder
     qfile = conformance / "vqa_edge_cases" / "edge_questions.json"
     preds = write_jsonl(tmp_path / "p.jsonl", [{"id": 1000, "prediction": "Yes"}])
     res = cli("score", "--task", "vqav2_testdev", "--file", f"questions={qfile}",

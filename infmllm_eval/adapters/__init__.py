@@ -46,6 +46,12 @@ class ModelAdapter(ABC):
     def generate(self, requests: list[Request]) -> list[Response]:
         """The responses to ``requests``, in order."""
 
+    def start_task(self, name: str) -> None:
+        """Called by the engine before each task's requests. A model must answer a request
+        from the request alone (its prompt comes from the family, never the task name); this
+        hook is for adapters that replay saved per-task outputs (``scripted``)."""
+        return  # nothing to do by default (not abstract: most adapters ignore it)
+
     def provenance(self) -> dict[str, Any]:
         """What identifies the model's outputs (checkpoint hash, dtype ...) for run.json."""
         return {"adapter": type(self).__name__}

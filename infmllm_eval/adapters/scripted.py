@@ -21,17 +21,32 @@ class ScriptedAdapter(ModelAdapter):
     """Answers each request with the text saved for its id.
 
     ``answers`` maps sample keys to texts; ``default`` (when not None) answers unknown keys,
-    otherwise an unknown key is an error naming it.
+    otherwise an unknown key is an error naming it. ``per_task`` (a folder of
+    ``<task>.jsonl`` files, such as a run's predictions/) maps a task name to its own
+    answers: during that task (``start_task``) only they are used, since the ids of
+    different tasks may coincide; ``answers`` then holds the ids all files agree on, for
+    tasks without a file of their own.
     """
 
     def __init__(self, answers: Mapping[str, str], default: str | None = None,
-                 source: str = "", delay: float = 0.0) -> None:
+                 source: str = "", delay: float = 0.0,
+                 per_task: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.name = "scripted"
         self.delay = delay
         self.answers = dict(answers)
+        self.per_task = {task: dict(texts) for task, texts in (per_task or {}).items()}
         self.default = default
         self.source = source
         self.calls: list[int] = []
+        self._task_answers = self.answers
+        self._where = source or "answers"
+
+    def start_task(self, name: str) -> None:
+        """Answer from the file ``<name>.jsonl`` when the folder has one."""
+        own = self.per_task.get(name)
+        self._task_answers = self.answers if own is None else own
+        where = self.source or "answers"
+        self._where = where if own is None else f"{name}.jsonl of {where}"
 
     def generate(self, requests: list[Request]) -> list[Response]:
         self.calls.append(len(requests))
@@ -39,18 +54,28 @@ class ScriptedAdapter(ModelAdapter):
             time.sleep(self.delay)
         out = []
         for req in requests:
-            text = self.answers.get(req.key, self.default)
+            text = self._task_answers.get(req.key, self.default)
             if text is None:
+                why = (", whose files answer it differently and none is named after this task"
+                       if req.key in self._conflicts() else "")
                 raise BadInputError(
                     f"scripted model: no saved answer for id {shown(req.key)} in "
-                    f"{self.source or 'answers'}"
-                    " (set --model-option default=TEXT to answer unknown ids)"
+                    f"{self._where}{why} (set --model-option default=TEXT to answer unknown ids)"
                 )
             out.append(Response(req.key, text))
         return out
 
+    def _conflicts(self) -> set[str]:
+        """Ids with different answers in several files (left out of ``answers``)."""
+        if self._task_answers is not self.answers:
+            return set()
+        return {k for texts in self.per_task.values() for k in texts} - set(self.answers)
+
     def provenance(self) -> dict[str, Any]:
-        digest = hashlib.sha256(repr(sorted(self.answers.items())).encode()).hexdigest()
+        saved: Any = sorted(self.answers.items())
+        if self._conflicts():  # the union does not say everything: hash each file's answers
+            saved = sorted((task, sorted(texts.items())) for task, texts in self.per_task.items())
+        digest = hashlib.sha256(repr(saved).encode()).hexdigest()
         return {"adapter": "scripted", "answers": self.source, "answers_sha256": digest}
 
     def seed(self, value: int) -> None:
@@ -73,7 +98,8 @@ def _answer_files(path: Path) -> list[Path]:
 
 def create(card: ModelCard, options: Mapping[str, str]) -> ScriptedAdapter:
     """The adapter of a ``scripted`` model card. Options: ``answers`` (a predictions file,
-    or a folder of ``*.jsonl`` files such as a run's predictions/), ``default`` (the answer
+    or a folder of ``*.jsonl`` files such as a run's predictions/: a task with a file
+    ``<task>.jsonl`` there is answered from it alone), ``default`` (the answer
     for ids not found), ``delay`` (seconds per call, to stand in for a slow model in
     tests)."""
     unknown = set(options) - {"answers", "default", "delay"}
@@ -89,14 +115,23 @@ def create(card: ModelCard, options: Mapping[str, str]) -> ScriptedAdapter:
                             f"{shown(options.get('delay'))}: delay must be a number of seconds "
                             f"from 0 to {MAX_DELAY}")
     answers: dict[str, str] = {}
+    per_task: dict[str, dict[str, str]] = {}
     if options.get("answers"):
-        for file in _answer_files(Path(options["answers"])):
-            for key, text in read_predictions(file).text.items():
+        source = Path(options["answers"])
+        conflicts: set[str] = set()
+        for file in _answer_files(source):
+            texts = read_predictions(file).text
+            if source.is_dir():
+                per_task[file.stem] = texts
+            for key, text in texts.items():
                 if answers.get(key, text) != text:
-                    raise BadInputError(f"scripted model: id {shown(key)} has different answers in "
-                                        f"several files of {options['answers']}")
+                    conflicts.add(key)
                 answers[key] = text
+        for key in conflicts:  # ids of different tasks: only a task's own file answers them
+            del answers[key]
     elif "default" not in options:
         raise BadInputError(f"model {card.name}: set --model-option answers=FILE_OR_DIR "
                             "(or default=TEXT)")
-    return ScriptedAdapter(answers, options.get("default"), options.get("answers", ""), delay)
+    return ScriptedAdapter(answers, options.get("default"), options.get("answers", ""), delay,
+                           per_task)
+

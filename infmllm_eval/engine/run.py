@@ -232,6 +232,7 @@ def run_evaluation(
     not_scored: dict[str, Any] = {}
     for spec, samples in loaded:
         journal = Journal(run_dir / "predictions" / f"{spec.name}.jsonl")
+        model.start_task(spec.name)
         if spec.generation.do_sample:  # sampled answers: reproducible for a given seed
             model.seed(config.seed)
         throughput = generate_task(spec, samples, model, journal, config.batch_size, progress,
