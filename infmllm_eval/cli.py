@@ -23,7 +23,7 @@ from infmllm_eval.errors import (
     InfmllmEvalError,
     one_line,
 )
-from infmllm_eval.ui import err, metrics_table, out
+from infmllm_eval.ui import err, metrics_table, out, print_json, print_rows
 
 app = typer.Typer(
     help="Evaluate InfMLLM and similar multimodal LLMs on standard vision-language benchmarks.",
@@ -52,6 +52,9 @@ Options = Annotated[list[str] | None, typer.Option(
     "--option", metavar="KEY=VALUE",
     help="Scoring option key=value, e.g. normalization=official-current "
     "(per family: `list tasks --details`).")]
+Json = Annotated[bool, typer.Option(
+    "--json", help="Print JSON (a list of objects with stable keys) instead of a table. "
+    "Without it, a pipe or a file gets tab-separated rows.")]
 
 
 def _version(value: bool) -> None:
@@ -81,30 +84,32 @@ def list_tasks(
     details: Annotated[bool, typer.Option("--details", help="Also show each task's files, "
                                           "groups and scoring options.")] = False,
     data_root: DataRoot = None,
+    as_json: Json = False,
 ) -> None:
     """Table of tasks: family, split, size, primary metric and whether its data is found."""
-    from infmllm_eval.listing import task_rows
+    from infmllm_eval.listing import task_records, task_rows
 
-    rows = task_rows(_root_dir(data_root), details)
-    table = _table("Tasks", rows)
-    out.print(table)
+    if as_json:
+        print_json(task_records(_root_dir(data_root)))
+    else:
+        print_rows("Tasks", task_rows(_root_dir(data_root), details), vertical=details)
 
 
 @list_app.command("models")
-def list_models() -> None:
+def list_models(as_json: Json = False) -> None:
     """Table of model cards: adapter, prompt style and description."""
-    from infmllm_eval.listing import model_rows
+    from infmllm_eval.listing import model_records, model_rows
 
-    out.print(_table("Models", model_rows()))
+    print_json(model_records()) if as_json else print_rows("Models", model_rows())
 
 
 @list_app.command("plugins")
-def list_plugins() -> None:
+def list_plugins(as_json: Json = False) -> None:
     """Every task family, loader, model adapter, prompt style, post-processor and judge, and
     where it comes from (built in, or an installed package's entry point)."""
     from infmllm_eval.listing import plugin_rows
 
-    out.print(_table("Plug-ins", plugin_rows()))
+    print_json(plugin_rows()) if as_json else print_rows("Plug-ins", plugin_rows())
 
 
 @data_app.command("check")
@@ -115,13 +120,15 @@ def data_check(
     files: Files = None,
     images: Annotated[bool, typer.Option(
         "--images/--no-images", help="Also check that every sample's image exists.")] = True,
+    as_json: Json = False,
 ) -> None:
-    """Per task: which files are found or missing (with the expected path) and the sample
-    count against the card's expected size. Exits 2 when something is missing."""
+    """Per task: which files are found or missing (with the expected path), the sample
+    count against the card's expected size and, when incomplete, where to get the data (the
+    card's source). Exits 2 when something is missing."""
     from infmllm_eval.listing import check_data
 
-    rows, ok = check_data(_root_dir(data_root), tasks or [], files or [], images)
-    out.print(_table("Data check", rows))
+    rows, records, ok = check_data(_root_dir(data_root), tasks or [], files or [], images)
+    print_json(records) if as_json else print_rows("Data check", rows)
     if not ok:
         raise typer.Exit(EXIT_BAD_INPUT)
 
@@ -136,11 +143,14 @@ def score(
     files: Files = None,
     options: Options = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", help="Metrics JSON to write \\[default: ./<predictions stem>.metrics.json "
-        "in the current folder; ./<stem>.submission.json for test splits].")] = None,
+        "--output", help="Metrics JSON to write \\[default: <predictions>.metrics.json; "
+        "<predictions>.submission.json for test splits].")] = None,
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Score only the ids that have a prediction and label the "
         "result partial (default: missing predictions count as wrong).")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the metrics entry as JSON (\"wrote PATH\" goes to stderr).")]
+    = False,
 ) -> None:
     """Score predictions produced anywhere, exactly like the official scorer."""
     from infmllm_eval.commands import score_file
@@ -148,8 +158,12 @@ def score(
     entry, path = score_file(task, predictions, _root_dir(data_root), files or [],
                              options or [], output, allow_partial)
     _warn_missing(task, entry, allow_partial)
+    if as_json:
+        print_json(entry)
+        err.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+        return
     out.print(metrics_table({task: entry}))
-    out.print(f"wrote {path}")
+    out.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)  # never wrapped
 
 
 @app.command()
@@ -292,17 +306,6 @@ def _warn_missing(task: str, entry: dict[str, Any], partial: bool) -> None:
         err.print(f"[yellow]warning:[/] {escape(task)}: {missing} of {entry['n_samples']} "
                   f"samples have no prediction and {how} (ids: {ids}{more}); all are listed "
                   "in the metrics JSON")
-
-
-def _table(title: str, rows: list[dict[str, str]]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title)
-    for col in rows[0] if rows else ["(none)"]:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row.values())
-    return table
 
 
 def main() -> None:

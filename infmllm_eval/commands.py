@@ -47,11 +47,9 @@ def score_file(task: str, predictions: Path, data_root: Path, files: Sequence[st
 
 def _score_outputs(spec: TaskSpec, predictions: Path, output: Path | None,
                    ) -> tuple[Path, Path | None]:
-    """Where `score` writes: ``--output``, else ``./<predictions stem>.metrics.json`` in the
-    current folder (``.submission.json`` for a test split: never next to the predictions,
-    which may be bundled inside the installed package), and, for families that always
-    submit, the submission file next to it. Neither may be a file the command reads: the
-    predictions or a data file of the task (checked before reading)."""
+    """Where `score` writes: the metrics JSON (the submission file of a test split) and, for
+    families that always submit, the submission file next to it. Neither may be a file the
+    command reads: the predictions or a data file of the task (checked before reading)."""
     from infmllm_eval.outputs import refuse_overwrite
 
     reads_folders = spec.family.reads_result_folder  # e.g. MME's result folder
@@ -62,10 +60,10 @@ def _score_outputs(spec: TaskSpec, predictions: Path, output: Path | None,
         raise BadInputError(f"cannot write {output}: it is a folder; --output names the "
                             "metrics JSON file to write")
     if spec.card.submission_only:
-        target = output or Path(predictions.stem + ".submission.json")
+        target = output or predictions.with_name(predictions.stem + ".submission.json")
         sub = None
     else:
-        target = output or Path(predictions.stem + ".metrics.json")
+        target = output or predictions.with_name(predictions.stem + ".metrics.json")
         sub = (target.with_name(target.name.removesuffix(".metrics.json").removesuffix(".json")
                                 + ".submission.json")
                if spec.family.always_submit else None)
@@ -96,9 +94,6 @@ def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[s
                       parse_pairs(options, "--option"))
     target, sub = _score_outputs(spec, predictions, output)
     preds = read_prediction_source(predictions, spec.family)
-    if not preds.text:  # every sample would count as wrong: a score of 0 that means nothing
-        raise BadInputError(f"--predictions {predictions}: holds no predictions; nothing to "
-                            "score (pass the file the model wrote)")
     samples = load_samples(spec, images=False)
     missing = check_ids(spec, samples, preds)
     texts = preds.text
@@ -159,7 +154,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         run_evaluation,
         run_identity,
     )
-    from infmllm_eval.ui import RichProgress
+    from infmllm_eval.ui import console_progress
 
     model_card = (resolve_model(model) if adapter is None
                   else ModelCard(name=model, adapter=type(adapter).__name__))
@@ -210,7 +205,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         else:
             info = {"model_card_sha256": "", "in_memory_adapter": type(adapter).__qualname__}
         apply_threads(config.threads or 1)
-        progress = RichProgress() if dist.is_main and show_progress else NoProgress()
+        progress = console_progress(len(specs)) if dist.is_main and show_progress else NoProgress()
         metrics = run_evaluation(config, specs, adapter, run_dir, progress, info, dist, loaded)
         dist.close()  # on an error the launcher stops the other ranks: no barrier then
     finally:

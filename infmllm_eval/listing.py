@@ -38,7 +38,7 @@ def shown_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def task_rows(data_root: Path, details: bool) -> list[dict[str, str]]:
-    """One row per task card, for `list tasks` (cells markup-escaped)."""
+    """One row per task card, for `list tasks` (literal text)."""
     rows = []
     for card in task_cards().values():
         spec = build_task(card, data_root)
@@ -52,19 +52,40 @@ def task_rows(data_root: Path, details: bool) -> list[dict[str, str]]:
                 f"{o.name}={spec.options[o.name]} ({'|'.join(o.choices)})"
                 for o in spec.family.options)
         rows.append(row)
-    return shown_rows(rows)
+    return rows
+
+
+def task_records(data_root: Path) -> list[dict[str, Any]]:
+    """One object per task card, for `list tasks --json` (every field, --details or not)."""
+    records = []
+    for card in task_cards().values():
+        spec = build_task(card, data_root)
+        records.append({
+            "name": card.name, "family": card.family, "split": card.split, "size": card.size,
+            "primary_metric": card.primary_metric, "data": _data_status(spec, data_root),
+            "groups": list(card.groups), "files": dict(card.files),
+            "options": {o.name: {"value": spec.options[o.name], "choices": list(o.choices)}
+                        for o in spec.family.options},
+            "description": card.description, "source": card.source})
+    return records
+
+
+def model_records() -> list[dict[str, Any]]:
+    """One object per model card, for `list models --json`."""
+    return [{"name": c.name, "adapter": c.adapter, "prompt_style": c.prompt_style,
+             "description": c.description} for c in model_cards().values()]
 
 
 def model_rows() -> list[dict[str, str]]:
-    """One row per model card, for `list models` (cells markup-escaped)."""
-    return shown_rows([{"name": c.name, "adapter": c.adapter,
-                         "prompt style": c.prompt_style or "-", "description": c.description}
-                        for c in model_cards().values()])
+    """One row per model card, for `list models` (literal text)."""
+    return [{"name": r["name"], "adapter": r["adapter"], "prompt style": r["prompt_style"] or "-",
+             "description": r["description"]} for r in model_records()]
 
 
 def plugin_rows() -> list[dict[str, str]]:
     """One row per registered family, loader, adapter, prompt style, post-processor and
-    judge, with where it comes from, for `list plugins` (cells markup-escaped)."""
+    judge, with where it comes from, for `list plugins` (literal text; the same keys for
+    `--json`)."""
     from infmllm_eval.adapters import ADAPTERS
     from infmllm_eval.data import LOADERS
     from infmllm_eval.families import FAMILIES
@@ -76,16 +97,18 @@ def plugin_rows() -> list[dict[str, str]]:
 
     registries: list[Registry[Any]] = [FAMILIES, LOADERS, ADAPTERS, PROMPT_STYLES,
                                        POSTPROCESSORS, JUDGES, EXTRACTORS]
-    return shown_rows([{"kind": r.kind, "name": name, "from": r.source(name)}
-                        for r in registries for name in r.names()])
+    return [{"kind": r.kind, "name": name, "from": r.source(name)}
+            for r in registries for name in r.names()]
 
 
-def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str],
-               images: bool) -> tuple[list[dict[str, str]], bool]:
-    """Rows for `data check` and whether every selected task is complete."""
+def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str], images: bool,
+               ) -> tuple[list[dict[str, str]], list[dict[str, Any]], bool]:
+    """Rows for `data check` (literal text), the same as records for `--json` and whether
+    every selected task is complete. An incomplete task's row says where to get its data
+    (the card's ``source``)."""
     from infmllm_eval.data.images import DATA_URI_PREFIX
 
-    rows, all_ok = [], True
+    rows, records, all_ok = [], [], True
     for spec in build_specs(tasks, data_root, files, []):
         absent = missing_files(spec)
         found = "\n".join(f"{k}: {p}" for k, p in spec.files.items() if k not in absent)
@@ -93,12 +116,16 @@ def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str],
             found = f"{spec.data_source}\n{found}"
         missing = "\n".join(f"{k}: {p}" for k, p in absent.items())
         count, ok = "-", not absent
+        problems: list[str] = []
+        n_samples: int | None = None
         if not {k for k in absent if k != "images"}:
             try:
                 samples = load_samples(spec)
             except InfmllmEvalError as exc:
                 count, ok = f"error: {exc}", False
+                problems.append(str(exc))
             else:
+                n_samples = len(samples)
                 count = f"{len(samples):,} / {spec.card.size:,}"
                 ok = ok and len(samples) == spec.card.size
                 if images and "images" not in absent:
@@ -109,9 +136,16 @@ def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str],
                     lost = sum(1 for p in image_files if not os.path.isfile(p))
                     if lost:
                         missing += f"\n{lost:,} image file(s) missing or not regular files"
+                        problems.append(f"{lost} image file(s) missing or not regular files")
                         ok = False
         all_ok = all_ok and ok
+        source = spec.card.source or "(the task card names no source)"
         rows.append({"task": spec.name, "status": "ok" if ok else "INCOMPLETE",
                      "found": found, "missing": missing.strip() or "-",
-                     "samples / expected": count})
-    return shown_rows(rows), all_ok
+                     "samples / expected": count, "get it from": "" if ok else source})
+        records.append({
+            "task": spec.name, "ok": ok, "data": spec.data_source,
+            "found": {k: str(p) for k, p in spec.files.items() if k not in absent},
+            "missing": {k: str(p) for k, p in absent.items()}, "problems": problems,
+            "samples": n_samples, "expected": spec.card.size, "source": spec.card.source})
+    return rows, records, all_ok

@@ -150,7 +150,9 @@ def _check_error(expect: dict[str, Any], got: Outcome, created: set[str],
                  leaves: list[str], places: dict[str, str]) -> None:
     assert got.code == 2, f"exit code {got.code}, expected 2\n{got.err}"
     assert "Traceback" not in got.out + got.err
-    lines = [line for line in got.err.splitlines() if line.strip()]
+    # a run's plain progress lines (stderr is not a terminal here) come before the error
+    lines = [line for line in got.err.splitlines()
+             if line.strip() and not line.startswith("progress: ")]
     assert len(lines) == 1, f"expected one line on stderr, got:\n{got.err}"
     assert lines[0].startswith("error: ")
     assert _fill(expect["message"], places) in lines[0]

@@ -42,7 +42,8 @@ def test_list_shows_every_plugged_in_part() -> None:
     assert plugins.returncode == 0, plugins.stderr
     for kind, name in (("task family", "word_count"), ("loader", "sentences"),
                        ("adapter", "word_counter"), ("prompt style", "plain")):
-        line = next(row for row in plugins.stdout.splitlines() if f" {name} " in row)
+        line = next(row for row in plugins.stdout.splitlines()  # tab-separated: a pipe
+                    if name in row.split("\t"))
         assert kind in line and "entry point" in line
     assert "word_count" in cli("list", "tasks").stdout
     assert "word-counter" in cli("list", "models").stdout
