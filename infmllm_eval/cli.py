@@ -143,8 +143,8 @@ def score(
     files: Files = None,
     options: Options = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", help="Metrics JSON to write \\[default: <predictions>.metrics.json; "
-        "<predictions>.submission.json for test splits].")] = None,
+        "--output", help="Metrics JSON to write \\[default: ./<predictions stem>.metrics.json "
+        "in the current folder; ./<stem>.submission.json for test splits].")] = None,
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Score only the ids that have a prediction and label the "
         "result partial (default: missing predictions count as wrong).")] = False,

@@ -47,9 +47,11 @@ def score_file(task: str, predictions: Path, data_root: Path, files: Sequence[st
 
 def _score_outputs(spec: TaskSpec, predictions: Path, output: Path | None,
                    ) -> tuple[Path, Path | None]:
-    """Where `score` writes: the metrics JSON (the submission file of a test split) and, for
-    families that always submit, the submission file next to it. Neither may be a file the
-    command reads: the predictions or a data file of the task (checked before reading)."""
+    """Where `score` writes: ``--output``, else ``./<predictions stem>.metrics.json`` in the
+    current folder (``.submission.json`` for a test split: never next to the predictions,
+    which may be bundled inside the installed package), and, for families that always
+    submit, the submission file next to it. Neither may be a file the command reads: the
+    predictions or a data file of the task (checked before reading)."""
     from infmllm_eval.outputs import refuse_overwrite
 
     reads_folders = spec.family.reads_result_folder  # e.g. MME's result folder
@@ -60,10 +62,10 @@ def _score_outputs(spec: TaskSpec, predictions: Path, output: Path | None,
         raise BadInputError(f"cannot write {output}: it is a folder; --output names the "
                             "metrics JSON file to write")
     if spec.card.submission_only:
-        target = output or predictions.with_name(predictions.stem + ".submission.json")
+        target = output or Path(predictions.stem + ".submission.json")
         sub = None
     else:
-        target = output or predictions.with_name(predictions.stem + ".metrics.json")
+        target = output or Path(predictions.stem + ".metrics.json")
         sub = (target.with_name(target.name.removesuffix(".metrics.json").removesuffix(".json")
                                 + ".submission.json")
                if spec.family.always_submit else None)
@@ -94,6 +96,9 @@ def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[s
                       parse_pairs(options, "--option"))
     target, sub = _score_outputs(spec, predictions, output)
     preds = read_prediction_source(predictions, spec.family)
+    if not preds.text:  # every sample would count as wrong: a score of 0 that means nothing
+        raise BadInputError(f"--predictions {predictions}: holds no predictions; nothing to "
+                            "score (pass the file the model wrote)")
     samples = load_samples(spec, images=False)
     missing = check_ids(spec, samples, preds)
     texts = preds.text
