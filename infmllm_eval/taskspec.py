@@ -20,14 +20,14 @@ from infmllm_eval.toy import TASKS as TOY_TASKS
 from infmllm_eval.types import GenerationConfig, Sample
 
 DATA_ROOT_ENV = "INFMLLM_EVAL_DATA"
-_PACKAGE = Path(__file__).resolve().parent
 DEMO_TASKS = ("vqav2_val", "okvqa_val", "textvqa_val", "gqa_testdev_balanced")
 # data shipped with the package, and the tasks it serves when the data root does not hold
-# their files: the toy benchmarks, and the demo's mini sets (drawn images) in the layouts of
-# four real benchmarks
-BUNDLED_ROOTS = {"toy": TOY_DATA_ROOT, "demo": _PACKAGE / "demo" / "data"}
-BUNDLED_TASKS = {"toy": TOY_TASKS, "demo": DEMO_TASKS}
-BUNDLED_WHAT = {"toy": "data", "demo": "mini set of drawn images, not the benchmark"}
+# their files: the toy benchmarks. The demo's mini sets (24 drawn questions in the layouts of
+# VQAv2, OK-VQA, TextVQA, GQA) serve `demo --replay` only, which names their folder: a real
+# benchmark card never scores them because a --data-root was mistyped
+BUNDLED_ROOTS = {"toy": TOY_DATA_ROOT}
+BUNDLED_TASKS = {"toy": TOY_TASKS}
+BUNDLED_WHAT = {"toy": "data"}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 import infmllm_eval
-from infmllm_eval.commands import demo_root
 from infmllm_eval.engine.run import (
     RunConfig,
     apply_threads,
@@ -39,15 +38,15 @@ def no_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_toy_and_demo_tasks_fall_back_to_the_bundled_data(tmp_path: Path) -> None:
+def test_toy_tasks_fall_back_to_the_bundled_data(tmp_path: Path) -> None:
     specs = {s.name: s for s in build_specs([], tmp_path / "data", [], [])}
     assert {n for n, s in specs.items() if s.bundled == "toy"} == set(infmllm_eval.toy.TASKS)
-    assert {n for n, s in specs.items() if s.bundled == "demo"} == {
-        "vqav2_val", "okvqa_val", "textvqa_val", "gqa_testdev_balanced"}
+    assert {n for n, s in specs.items() if s.bundled} == set(infmllm_eval.toy.TASKS)
     assert specs["toy_vqa"].files["questions"].is_relative_to(DATA_ROOT)
-    assert not missing_files(specs["toy_vqa"]) and not missing_files(specs["vqav2_val"])
-    assert "bundled: demo mini set of drawn images, not the benchmark" in specs[
-        "vqav2_val"].data_source
+    assert not missing_files(specs["toy_vqa"])
+    # a real benchmark card is never served the demo's 24 drawn questions (a mistyped
+    # --data-root would give a number on them)
+    assert missing_files(specs["vqav2_val"])
     # real cards with the same layout as a toy card are never served toy data
     assert not specs["mme"].bundled and missing_files(specs["mme"])
     assert not specs["vqav2_val_lmms"].bundled
@@ -62,7 +61,7 @@ def test_the_data_root_comes_first_and_is_never_mixed_with_bundled_files(
     (root / "vqav2" / "v2_OpenEnded_mscoco_val2014_questions.json").write_text("{}")
     vqa, ok = build_specs(["vqav2_val", "okvqa_val"], root, [], [])
     assert not vqa.bundled and set(missing_files(vqa)) == {"annotations", "images"}
-    assert ok.bundled == "demo"  # its own files are not in the data root
+    assert not ok.bundled and missing_files(ok)
     # a --file override: the task's files are the user's, none from the package
     (spec,) = build_specs(["toy_vqa"], root, [f"questions={tmp_path / 'q.json'}"], [])
     assert not spec.bundled and set(missing_files(spec)) == {"questions", "annotations",
@@ -73,15 +72,14 @@ def test_list_tasks_and_data_check_agree_on_bundled_data(tmp_path: Path) -> None
     root = tmp_path / "data"
     listed = {r["name"]: r["data"] for r in task_rows(root, False)}
     assert listed["toy_vqa"].startswith("ready (bundled: toy data")
-    assert listed["vqav2_val"].startswith("ready (bundled: demo")
+    assert not listed["vqav2_val"].startswith("ready")
     assert listed["mme"].startswith("no data root")
     checked = check_data(root, ["toy_vqa", "vqav2_val"], [], True)
     rows, ok = checked[0], checked[-1]
     by_task = {r["task"]: r for r in rows}
     assert by_task["toy_vqa"]["status"] == "ok" and "bundled: toy data" in by_task[
         "toy_vqa"]["found"]
-    assert by_task["vqav2_val"]["status"] == "INCOMPLETE"  # 24 drawn questions, not 214,354
-    assert by_task["vqav2_val"]["samples / expected"] == "24 / 214,354" and not ok
+    assert by_task["vqav2_val"]["status"] == "INCOMPLETE" and not ok
 
 
 def test_toy_run_without_data_root_uses_the_bundled_toy_data(cli: Cli, no_root: Path) -> None:
@@ -200,5 +198,4 @@ def test_apply_threads_sets_torch() -> None:
 
 
 def test_bundled_roots_exist() -> None:
-    assert BUNDLED_ROOTS["toy"] == DATA_ROOT and BUNDLED_ROOTS["demo"] == demo_root() / "data"
-    assert all(root.is_dir() for root in BUNDLED_ROOTS.values())
+    assert BUNDLED_ROOTS == {"toy": DATA_ROOT} and DATA_ROOT.is_dir()
