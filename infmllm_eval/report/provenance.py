@@ -17,10 +17,11 @@ NOTE_SUBSET = ("n=… of …: the value stands for a subset of the task's sample
                "never bold and never ranked against full results.")
 
 # run.json config key -> the `run` option that sets it, and the value left out as default
+# (--threads is left out: it never changes outputs, and its default follows the machine's load)
 _FLAGS: tuple[tuple[str, str, Any], ...] = (
     ("model", "--model", None), ("tasks", "--tasks", None), ("data_root", "--data-root", None),
     ("batch_size", "--batch-size", 8), ("limit", "--limit", None),
-    ("threads", "--threads", None), ("options", "--option", None),
+    ("options", "--option", None),
     ("model_options", "--model-option", None), ("files", "--file", None),
     ("generation", "--generation", None), ("seed", "--seed", 0),
     ("on_image_error", "--on-image-error", "fail"))
