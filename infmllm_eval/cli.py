@@ -228,7 +228,7 @@ def run(
     for name, entry in metrics["tasks"].items():
         _warn_missing(name, entry, False)
     out.print(metrics_table(metrics["tasks"], title=f"Run {run_dir.name}"))
-    out.print(f"run directory: {run_dir}")
+    out.print(f"run directory: {run_dir}", soft_wrap=True, markup=False, highlight=False)
     bundled = {n: e["data_source"] for n, e in metrics["tasks"].items() if "data_source" in e}
     for source in sorted(set(bundled.values())):
         names = ", ".join(n for n, s in bundled.items() if s == source)
@@ -259,7 +259,7 @@ def demo(
     if not replay:
         out.print(render_report([load_run(run_dir)], "md"), markup=False, highlight=False,
                   soft_wrap=True)
-    out.print(f"run directory: {run_dir}")
+    out.print(f"run directory: {run_dir}", soft_wrap=True, markup=False, highlight=False)
     _exit_if_partial(run_dir, metrics)
 
 
