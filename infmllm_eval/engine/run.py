@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -90,15 +89,14 @@ def check_threads(threads: int | None) -> int:
 
 
 def apply_threads(threads: int) -> None:
-    """torch's CPU threads (intra-op; inter-op too while torch still allows it), when the
-    model uses torch (a model that does not is not made to import it)."""
+    """torch's intra-op CPU threads, when the model uses torch (a model that does not is not
+    made to import it). The inter-op pool is left alone: it can be sized once per process
+    only, and resizing it under torchrun ranks is not worth the risk for what it gains."""
     if "torch" not in sys.modules:
         return
     import torch
 
     torch.set_num_threads(threads)
-    with contextlib.suppress(RuntimeError):  # settable once, before any inter-op work
-        torch.set_num_interop_threads(threads)
 
 
 def run_identity(config: RunConfig) -> str:
