@@ -24,6 +24,7 @@ for _name, _path in (
     ("mme", "infmllm_eval.data.mme:load_mme"),
     ("mmbench", "infmllm_eval.data.mmbench:load_mmbench"),
     ("lmms_parquet", "infmllm_eval.data.lmms_hf:load_lmms_vqa"),
+    ("pope", "infmllm_eval.data.pope:load_pope"),
 ):
     LOADERS.lazy(_name, _path)
 
