@@ -217,12 +217,11 @@ def _check_primary_metric(where: str, family_name: str, primary: str,
     from infmllm_eval.families import get_family
 
     family = get_family(family_name)
-    resolved = family.default_options() | {k: str(v) for k, v in options.items()}
-    if family.metric(primary, resolved) is None:
-        known = [m.name for m in family.metric_specs(resolved)]
+    problem = family.unproduced(
+        primary, family.default_options() | {k: str(v) for k, v in options.items()})
+    if problem:
         raise CardError(f"{where}: field 'primary_metric': {shown(primary)} is not a metric of "
-                        f"the {family_name} family with this card's options."
-                        f"{did_you_mean(primary, known)} It gives: {', '.join(known)}")
+                        f"the {family_name} family with this card's options.{problem}")
 
 
 def load_task_card(path: Path) -> TaskCard:

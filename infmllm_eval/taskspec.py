@@ -11,6 +11,7 @@ from pathlib import Path
 from infmllm_eval.cards import ModelCard, TaskCard, generation_with, task_cards
 from infmllm_eval.catalog import resolve_tasks
 from infmllm_eval.data import get_loader
+from infmllm_eval.data.common import check_unique
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.families import get_family
 from infmllm_eval.families.base import Family, resolve_options
@@ -26,8 +27,6 @@ DEMO_TASKS = ("vqav2_val", "okvqa_val", "textvqa_val", "gqa_testdev_balanced")
 # VQAv2, OK-VQA, TextVQA, GQA) serve `demo --replay` only, which names their folder: a real
 # benchmark card never scores them because a --data-root was mistyped
 BUNDLED_ROOTS = {"toy": TOY_DATA_ROOT}
-BUNDLED_TASKS = {"toy": TOY_TASKS}
-BUNDLED_WHAT = {"toy": "data"}
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class TaskSpec:
     files: dict[str, Path]
     options: dict[str, str]
     generation: GenerationConfig
-    bundled: str = ""  # "toy" or "demo" when the files are the package's own, not the root's
+    bundled: str = ""  # "toy" when the files are the package's own, not the data root's
 
     @property
     def name(self) -> str:
@@ -50,8 +49,7 @@ class TaskSpec:
         """Where the task's files come from, for `list tasks`, `data check` and a run."""
         if not self.bundled:
             return "data root"
-        what = BUNDLED_WHAT.get(self.bundled, "data")
-        return f"bundled: {self.bundled} {what} ({BUNDLED_ROOTS[self.bundled]})"
+        return f"bundled: {self.bundled} data ({BUNDLED_ROOTS[self.bundled]})"
 
 
 def default_data_root() -> Path:
@@ -128,13 +126,11 @@ def build_task(
     resolved = resolve_options(family, card.options, user, card.path,
                                model.task_options if model else None,
                                model.path if model else "")
-    if family.metric(card.primary_metric, resolved) is None:  # before any generation
-        given = ", ".join(f"{k}={v}" for k, v in resolved.items() if card.options.get(k) != v
-                          and str(family.default_options().get(k)) != v)
-        known = ", ".join(m.name for m in family.metric_specs(resolved))
+    problem = family.unproduced(card.primary_metric, resolved)  # before any generation
+    if problem:
+        given = ", ".join(f"{k}={v}" for k, v in user.items() if k in resolved) or "these options"
         raise BadInputError(f"task {card.name}: its primary metric {card.primary_metric!r} is "
-                            f"not produced with {given or 'these options'} (the {family.name} "
-                            f"family then gives {known}); use a task card whose "
+                            f"not produced with {given}.{problem}; use a task card whose "
                             "primary_metric is one of them")
     gen = card.generation
     if model is not None:
@@ -144,20 +140,15 @@ def build_task(
 
 
 def bundled_source(card: TaskCard, data_root: Path) -> str:
-    """The bundled data (``toy`` or ``demo``) to use for ``card``: only for a task the bundle
-    serves, when the data root holds none of the card's files and the bundle holds all of
-    them, else ''. A data root with some of the files is the user's (what is missing there
-    is reported, never filled in from the package)."""
-    labels = [label for label, names in BUNDLED_TASKS.items() if card.name in names]
+    """``toy`` when ``card`` is a toy task whose files the data root holds none of and the
+    package holds all of, else ''. A data root with some of the files is the user's (what is
+    missing there is reported, never filled in from the package)."""
     # os.path.exists: False, never an error, for a path the OS refuses (usable_paths reports it)
-    if (not labels or not card.files
-            or any(os.path.exists(data_root / rel) for rel in card.files.values())):
+    if (card.name not in TOY_TASKS or not card.files
+            or any(os.path.exists(data_root / rel) for rel in card.files.values())
+            or not all(os.path.exists(TOY_DATA_ROOT / rel) for rel in card.files.values())):
         return ""
-    for label in labels:
-        root = BUNDLED_ROOTS[label]
-        if all(os.path.exists(root / rel) for rel in card.files.values()):
-            return label
-    return ""
+    return "toy"
 
 
 def missing_files(spec: TaskSpec) -> dict[str, Path]:
@@ -195,18 +186,10 @@ def _check_loaded(spec: TaskSpec, samples: object) -> None:
         raise PluginError(f"{where} returned a {type(bad).__name__} among its samples, not a "
                           "Sample")
     try:
-        keys = set(map(str, map(itemgetter(0), samples)))
+        keys = list(map(str, map(itemgetter(0), samples)))
     except ValueError:  # an integer id past str()'s limit: refused by scoring.check_samples
         return
-    if len(keys) != len(samples):
-        seen: set[str] = set()
-        for sample in samples:
-            if sample.key in seen:
-                twice = sample.key
-                break
-            seen.add(sample.key)
-        raise BadInputError(f"{where}: sample id {shown(twice)} appears more than once (ids "
-                            "must be distinct, as strings too: 1 and '1' are one id)")
+    check_unique(keys, where, "sample id")  # compared as strings: 1 and '1' are one id
 
 
 def build_specs(tasks: Sequence[str], data_root: Path, files: Sequence[str],

@@ -55,7 +55,7 @@ def one_line(res: subprocess.CompletedProcess[str], code: int, text: str) -> Non
 
 SPOILS = {
     "duplicate_ids": ("wordcount_plugin/loader.py", "    return samples\n",
-                      "    return samples + samples[:1]\n", "sample id '1' appears more than once"),
+                      "    return samples + samples[:1]\n", "duplicate sample id '1'"),
     "family_name": ("wordcount_plugin/family.py", 'name = "word_count"', 'name = "vqa"',
                     "its name field is 'vqa', not the name it is registered under"),
     "int_text": ("wordcount_plugin/adapter.py", "Response(req.key, str(len(text.split()) + "

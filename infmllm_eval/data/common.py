@@ -37,7 +37,7 @@ def top_list(doc: Any, key: str, path: Path) -> list[Any]:
     return items
 
 
-def check_unique(ids: list[Any], path: Path, what: str) -> None:
+def check_unique(ids: list[Any], path: Path | str, what: str) -> None:
     """Refuse duplicate ids, naming the first one found."""
     if len(set(ids)) == len(ids):
         return

@@ -152,6 +152,14 @@ class Family(ABC):
         specs = self.metric_specs(options or self.default_options())
         return next((m for m in specs if m.matches(name)), None)
 
+    def unproduced(self, primary: str, options: Mapping[str, str]) -> str:
+        """'' when ``primary`` is a metric this family produces with ``options``; else, for
+        the caller's message, the closest names and what it gives instead."""
+        if self.metric(primary, options) is not None:
+            return ""
+        known = [m.name for m in self.metric_specs(options)]
+        return f"{did_you_mean(primary, known)} It gives: {', '.join(known) or '(nothing)'}"
+
     def default_options(self) -> dict[str, str]:
         """Every option at its default."""
         return {o.name: o.default for o in self.options}
