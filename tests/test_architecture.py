@@ -231,3 +231,16 @@ def test_resume_takes_an_explicit_batch_size_and_keeps_the_runs_otherwise(
     assert recorded() == (3, "skip")
     assert cli("run", "--resume", str(tmp_path / "r"), "--batch-size", "8").code == 0
     assert recorded() == (8, "skip")
+
+
+def test_an_other_answer_under_pope_figures_is_wrong_not_a_no() -> None:
+    """MME's rule labels 'maybe' as other; with POPE's figures it must count as a wrong
+    answer (it was taken as 'no': a true negative for a no-question)."""
+    family = get_family("yes_no")
+    samples = _yes_no(None, 2)  # targets: no, yes
+    result = family.score(samples, {"0": "maybe", "1": "maybe"},
+                          {"answer_rule": "mme", "aggregate": "pope"})
+    assert result.metrics["accuracy"] == 0.0
+    assert {k: result.metrics[k] for k in ("tp", "fp", "tn", "fn")} == {
+        "tp": 0, "fp": 1, "tn": 0, "fn": 1}
+    assert result.parse_failures == 2

@@ -21,11 +21,11 @@ def pope_label(response: str) -> str:
 
 def binary_counts(pairs: Iterable[tuple[str | None, str]]) -> dict[str, int]:
     """TP/FP/TN/FN (positive = yes) from (predicted label, true label) pairs. A missing
-    prediction (None) counts as the wrong label, so it is wrong everywhere (POPE itself never
-    lacks one)."""
+    prediction (None), or a label that is neither yes nor no (MME's rule gives "other"),
+    counts as the wrong label, so it is wrong everywhere (POPE's rule always gives yes or no)."""
     tp = fp = tn = fn = 0
     for predicted, truth in pairs:
-        if predicted is None:
+        if predicted not in ("yes", "no"):
             predicted = "no" if truth == "yes" else "yes"
         if predicted == "yes":
             tp += truth == "yes"
