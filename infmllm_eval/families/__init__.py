@@ -26,10 +26,15 @@ def get_family(name: str) -> Family:
     if not isinstance(family, Family):
         raise PluginError(f"task family {name!r} is not a Family instance "
                           f"(got {type(family).__name__}); see infmllm_eval.families.base")
-    problem = _declaration_problem(family, name)
-    if problem:
-        raise PluginError(f"task family {name!r} ({type(family).__qualname__}): {problem}")
+    if (name, id(family)) not in _CHECKED:  # declarations are fixed: checked once
+        problem = _declaration_problem(family, name)
+        if problem:
+            raise PluginError(f"task family {name!r} ({type(family).__qualname__}): {problem}")
+        _CHECKED.add((name, id(family)))
     return family
+
+
+_CHECKED: set[tuple[str, int]] = set()
 
 
 def _declaration_problem(family: Family, name: str) -> str:
