@@ -25,6 +25,8 @@ from infmllm_eval.errors import (
 )
 from infmllm_eval.ui import err, metrics_table, out, print_json, print_rows
 
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE, as the shell reports a command whose pipe closed
+
 app = typer.Typer(
     help="Evaluate InfMLLM and similar multimodal LLMs on standard vision-language benchmarks.",
     no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -223,7 +225,7 @@ def run(
             model, tasks, _root_dir(data_root), batch_size or "8", limit, output_dir, run_name,
             options or [], model_options or [], files or [], seed, generation or [], new_run,
             on_image_error or "fail", threads=threads)
-    if not metrics["tasks"]:  # a rank other than 0 of a distributed run: rank 0 reports
+    if metrics.get("rank"):  # a rank other than 0 of a distributed run: rank 0 reports
         return
     for name, entry in metrics["tasks"].items():
         _warn_missing(name, entry, False)
@@ -334,6 +336,12 @@ def main() -> None:
                 previous[number] = signal.signal(number, on_signal)
     try:
         code = app(standalone_mode=False, prog_name="infmllm-eval")
+    except SystemExit as exc:
+        # Typer exits 1 when the reader of stdout went away (`… | head`): 1 means "gate
+        # failed" here; say what the shell says for a closed pipe instead
+        if exc.code == 1 and type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):
+            sys.exit(EXIT_CLOSED_PIPE)
+        raise
     except InfmllmEvalError as exc:
         if debug:
             raise

@@ -12,7 +12,7 @@ from infmllm_eval.cards import ModelCard
 from infmllm_eval.catalog import resolve_model, resolve_task
 from infmllm_eval.engine.store import file_sha256, new_run_id, read_run_json
 from infmllm_eval.errors import BadInputError, shown
-from infmllm_eval.jsonio import no_gc, write_json
+from infmllm_eval.jsonio import no_gc, read_json, write_json
 from infmllm_eval.predictions import read_prediction_source
 from infmllm_eval.scoring import (
     check_ids,
@@ -78,11 +78,28 @@ def _score_outputs(spec: TaskSpec, predictions: Path, output: Path | None,
     if spec.card.submission_only and output is None:
         what = f"the submission file {target}"
     refuse_overwrite(target, what, inputs, "choose another --output")
+    if output is None and not spec.card.submission_only:
+        _refuse_other_scoring(target, predictions)
     if sub is not None:
         refuse_overwrite(sub, f"the submission file {sub} written next to "
                          f"{'--output' if output is not None else target}", inputs,
                          "choose another --output")
     return target, sub
+
+
+def _refuse_other_scoring(target: Path, predictions: Path) -> None:
+    """The default metrics file is named by the predictions file's stem alone, and run
+    directories all name theirs ``<task>.jsonl``: refuse to replace the metrics of another
+    predictions file (re-scoring the same one replaces its own)."""
+    if not target.is_file():
+        return
+    try:
+        before = read_json(target, "metrics file").get("predictions")
+    except (BadInputError, AttributeError):
+        before = None
+    if before is None or Path(str(before)).resolve() != predictions.resolve():
+        raise BadInputError(f"{target} holds the metrics of {before or 'another file'}: "
+                            f"scoring {predictions} would replace them; pass --output")
 
 
 def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[str],
@@ -139,7 +156,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
                 seed: int, generation: Sequence[str] = (), new_run: bool = False,
                 on_image_error: str = "fail", adapter: ModelAdapter | None = None,
                 show_progress: bool = True, threads: int | None = None,
-                ) -> tuple[Path, dict[str, Any]]:
+                resuming: bool = False) -> tuple[Path, dict[str, Any]]:
     """`run`: resolve everything first (bad input fails before any model work), then run.
 
     The run directory is ``--run-name``, else ``<model>-<hash of the configuration>``: the
@@ -177,7 +194,8 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         bundled_data={s.name: s.bundled for s in specs if s.bundled})
     if on_image_error not in ON_IMAGE_ERROR:
         raise BadInputError(f"--on-image-error {shown(on_image_error)}: expected fail or skip")
-    if seed and not any(spec.generation.do_sample for spec in specs):
+    # a run recorded before this check keeps its seed (harmless, and the user cannot drop it)
+    if seed and not resuming and not any(spec.generation.do_sample for spec in specs):
         raise BadInputError(f"--seed {seed}: no selected task samples (greedy decoding uses no "
                             "random numbers); drop --seed, or sample with --generation "
                             "do_sample=true")
@@ -268,7 +286,8 @@ def resume_command(run_dir: Path, batch_size: int | str | None, on_image_error: 
                        batch_size or cfg.get("batch_size", 8), cfg.get("limit"), run_dir.parent,
                        run_dir.name, pairs["options"], pairs["model_options"], pairs["files"],
                        cfg.get("seed", 0), pairs["generation"], False,
-                       on_image_error or cfg.get("on_image_error", "fail"), threads=threads)
+                       on_image_error or cfg.get("on_image_error", "fail"), threads=threads,
+                       resuming=True)
 
 
 

@@ -309,6 +309,12 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         raise
 
 
+def json_text(obj: Any) -> bytes:
+    """The JSON every file and ``--json`` output is written as (msgspec: NaN and infinities
+    become null, as JSON has no such numbers)."""
+    return msgspec.json.format(msgspec.json.encode(obj), indent=1) + b"\n"
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Atomic, indented JSON; NaN/inf are written as null so strict readers accept it."""
-    write_atomic(path, msgspec.json.format(msgspec.json.encode(obj), indent=1) + b"\n")
+    write_atomic(path, json_text(obj))

@@ -3,7 +3,6 @@ tab-separated rows and progress lines when piped or redirected (a log, `| grep`)
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -170,7 +169,9 @@ def tsv(rows: list[dict[str, str]], header: list[str] | None = None) -> str:
 
 def print_json(value: Any) -> None:
     """``value`` as JSON on stdout (``--json``)."""
-    out.file.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    from infmllm_eval.jsonio import json_text
+
+    out.file.write(json_text(value).decode())  # as metrics.json: NaN is null, not 'NaN'
     out.file.flush()
 
 

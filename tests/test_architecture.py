@@ -244,3 +244,34 @@ def test_an_other_answer_under_pope_figures_is_wrong_not_a_no() -> None:
     assert {k: result.metrics[k] for k in ("tp", "fp", "tn", "fn")} == {
         "tp": 0, "fp": 1, "tn": 0, "fn": 1}
     assert result.parse_failures == 2
+
+
+def test_score_does_not_replace_the_metrics_of_another_predictions_file(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs name every predictions file <task>.jsonl: scoring run B's after run A's from the
+    same folder replaced A's metrics without a word (found in review)."""
+    from infmllm_eval.toy import DATA_ROOT
+
+    monkeypatch.chdir(tmp_path)
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "toy_vqa.jsonl").write_text('{"id": 10100000, "prediction": "red"}\n')
+    args = ("score", "--task", "toy_vqa", "--data-root", str(DATA_ROOT), "--allow-partial")
+    assert cli(*args, "--predictions", "a/toy_vqa.jsonl").code == 0
+    assert cli(*args, "--predictions", "a/toy_vqa.jsonl").code == 0  # its own: replaced
+    res = cli(*args, "--predictions", "b/toy_vqa.jsonl")
+    assert res.code == 2 and "would replace them; pass --output" in res.err
+    assert json.loads((tmp_path / "toy_vqa.metrics.json").read_text())["predictions"] == \
+        "a/toy_vqa.jsonl"
+
+
+def test_resume_keeps_a_seed_recorded_before_seeds_were_checked(
+        cli: Cli, tmp_path: Path) -> None:
+    res = cli(*run_args(tmp_path, "r", "--model-option", "default=yes"))
+    assert res.code == 0, res.err
+    run_json = tmp_path / "r" / "run.json"
+    recorded = json.loads(run_json.read_text())
+    recorded["config"]["seed"] = 5  # as an older version let greedy runs record
+    run_json.write_text(json.dumps(recorded))
+    res = cli("run", "--resume", str(tmp_path / "r"))
+    assert res.code == 0, res.err

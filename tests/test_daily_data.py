@@ -199,3 +199,15 @@ def test_apply_threads_sets_torch() -> None:
 
 def test_bundled_roots_exist() -> None:
     assert BUNDLED_ROOTS == {"toy": DATA_ROOT} and DATA_ROOT.is_dir()
+
+
+def test_a_run_with_no_task_scored_is_partial_too(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the caption task and no Java: the empty task list was taken for 'another rank
+    reports', so the run exited 0 and printed nothing (found in review)."""
+    monkeypatch.setenv("PATH", str(tmp_path / "no-java"))
+    res = cli("run", *SCRIPTED, "--tasks", "toy_caption", "--limit", "3",
+              "--data-root", str(DATA_ROOT), "--output-dir", str(tmp_path / "out"))
+    assert res.code == 2, res.err
+    assert res.err.strip().splitlines()[-1].startswith(
+        "run partial: 1 of 1 tasks not scored (toy_caption)")

@@ -193,3 +193,17 @@ def test_score_writes_into_the_current_folder(cli: Cli, tmp_path: Path,
     assert cli("score", "--task", "toy_vqa", "--data-root", str(TOY), "--predictions",
                str(preds), "--allow-partial", "--output", str(out)).code == 0
     assert json.loads(out.read_text())["n_scored"] == 1
+
+
+def test_scripted_never_answers_a_task_from_another_tasks_file(tmp_path: Path) -> None:
+    """A folder with toy_mme.jsonl but no toy_vqa.jsonl: toy_vqa's ids must not be answered
+    from toy_mme's file even where the ids coincide (found in review)."""
+    from infmllm_eval.adapters.scripted import ScriptedAdapter
+
+    adapter = ScriptedAdapter({"1": "yes"}, per_task={"toy_mme": {"1": "yes"}})
+    adapter.start_task("toy_vqa")
+    request = Request("1", None, "vqa", {"question": "q"}, GenerationConfig())
+    with pytest.raises(BadInputError, match=r"holds toy_mme\.jsonl, no toy_vqa\.jsonl"):
+        adapter.generate([request])
+    adapter.start_task("toy_mme")
+    assert adapter.generate([request])[0].text == "yes"

@@ -193,3 +193,15 @@ def test_on_a_terminal_the_table_is_rich_and_names_are_whole() -> None:
     assert "┃" in text or "│" in text
     for name in task_cards():
         assert f" {name} " in text, name
+
+
+def test_a_reader_that_goes_away_is_not_a_failed_gate() -> None:
+    """`… | true` closed stdout: Typer exited 1, the 'gate failed' code (found in review)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "infmllm_eval", "list", "tasks", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before the command writes
+    assert proc.wait(timeout=120) == 141

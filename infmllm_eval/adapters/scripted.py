@@ -24,8 +24,9 @@ class ScriptedAdapter(ModelAdapter):
     otherwise an unknown key is an error naming it. ``per_task`` (a folder of
     ``<task>.jsonl`` files, such as a run's predictions/) maps a task name to its own
     answers: during that task (``start_task``) only they are used, since the ids of
-    different tasks may coincide; ``answers`` then holds the ids all files agree on, for
-    tasks without a file of their own.
+    different tasks may coincide. A task without a file of its own is answered from
+    ``answers`` (the ids all files agree on) only when no file is named after a task: else
+    another task's answer could be taken for an id that happens to be the same.
     """
 
     def __init__(self, answers: Mapping[str, str], default: str | None = None,
@@ -40,13 +41,23 @@ class ScriptedAdapter(ModelAdapter):
         self.calls: list[int] = []
         self._task_answers = self.answers
         self._where = source or "answers"
+        self._conflicting = {k for texts in self.per_task.values() for k in texts} - set(
+            self.answers)  # ids the files answer differently (left out of ``answers``)
 
     def start_task(self, name: str) -> None:
         """Answer from the file ``<name>.jsonl`` when the folder has one."""
+        from infmllm_eval.cards import task_cards
+
         own = self.per_task.get(name)
-        self._task_answers = self.answers if own is None else own
         where = self.source or "answers"
-        self._where = where if own is None else f"{name}.jsonl of {where}"
+        others = sorted(set(self.per_task) & set(task_cards()) - {name})
+        if own is not None:
+            self._task_answers, self._where = own, f"{name}.jsonl of {where}"
+        elif others:  # task-named files, none for this task: none of them answers it
+            self._task_answers = {}
+            self._where = f"{where} (it holds {', '.join(others)}.jsonl, no {name}.jsonl)"
+        else:
+            self._task_answers, self._where = self.answers, where
 
     def generate(self, requests: list[Request]) -> list[Response]:
         self.calls.append(len(requests))
@@ -57,7 +68,8 @@ class ScriptedAdapter(ModelAdapter):
             text = self._task_answers.get(req.key, self.default)
             if text is None:
                 why = (", whose files answer it differently and none is named after this task"
-                       if req.key in self._conflicts() else "")
+                       if self._task_answers is self.answers and req.key in self._conflicting
+                       else "")
                 raise BadInputError(
                     f"scripted model: no saved answer for id {shown(req.key)} in "
                     f"{self._where}{why} (set --model-option default=TEXT to answer unknown ids)"
@@ -65,15 +77,9 @@ class ScriptedAdapter(ModelAdapter):
             out.append(Response(req.key, text))
         return out
 
-    def _conflicts(self) -> set[str]:
-        """Ids with different answers in several files (left out of ``answers``)."""
-        if self._task_answers is not self.answers:
-            return set()
-        return {k for texts in self.per_task.values() for k in texts} - set(self.answers)
-
     def provenance(self) -> dict[str, Any]:
         saved: Any = sorted(self.answers.items())
-        if self._conflicts():  # the union does not say everything: hash each file's answers
+        if self._conflicting:  # the union does not say everything: hash each file's answers
             saved = sorted((task, sorted(texts.items())) for task, texts in self.per_task.items())
         digest = hashlib.sha256(repr(saved).encode()).hexdigest()
         return {"adapter": "scripted", "answers": self.source, "answers_sha256": digest}

@@ -250,7 +250,8 @@ def run_evaluation(
                 tasks[spec.name] = entry
         dist.barrier()
     if not dist.is_main:
-        return {"run_id": run_dir.name, "model": config.model, "tasks": {}}
+        return {"run_id": run_dir.name, "model": config.model, "tasks": {},
+                "rank": dist.rank}  # rank 0 writes and reports the results
     metrics = {"run_id": run_dir.name, "model": config.model, "engine": model.stats(),
                "tasks": tasks}
     if not_scored:  # a partial run: its own key, so reports, gates and diffs see no scores
