@@ -194,6 +194,10 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
         bundled_data={s.name: s.bundled for s in specs if s.bundled})
     if on_image_error not in ON_IMAGE_ERROR:
         raise BadInputError(f"--on-image-error {shown(on_image_error)}: expected fail or skip")
+    if show_progress:
+        from infmllm_eval.ui import progress_interval
+
+        progress_interval()  # a bad $INFMLLM_EVAL_PROGRESS_S: refused before the model loads
     # a run recorded before this check keeps its seed (harmless, and the user cannot drop it)
     if seed and not resuming and not any(spec.generation.do_sample for spec in specs):
         raise BadInputError(f"--seed {seed}: no selected task samples (greedy decoding uses no "

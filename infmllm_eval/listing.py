@@ -13,9 +13,9 @@ from infmllm_eval.taskspec import TaskSpec, build_specs, build_task, load_sample
 
 
 def _data_status(spec: TaskSpec, data_root: Path) -> str:
-    if not data_root.is_dir() and not set(spec.files) - set(missing_files(spec)):
-        return f"no data root ({data_root})"
     absent = missing_files(spec)
+    if not data_root.is_dir() and not set(spec.files) - set(absent):
+        return f"no data root ({data_root})"
     if not absent:
         return f"ready ({spec.data_source})" if spec.bundled else "ready"
     return f"missing {', '.join(sorted(absent))}"
