@@ -20,12 +20,12 @@ from infmllm_eval.metrics.postprocess import POSTPROCESSORS
 from infmllm_eval.modeling.prompts import PROMPT_STYLES, get_style, request_kind
 from infmllm_eval.registry import PluginError, Registry
 from infmllm_eval.types import GenerationConfig, Request, Response, Sample
-from tests.conftest import CliResult
+from tests.conftest import CONFORMANCE, CliResult
 from tests.test_hardening_engine import run_args
 
 Cli = Callable[..., CliResult]
 ROOT = Path(__file__).resolve().parent.parent
-POPE = ROOT.parent / "shared" / "conformance" / "pope"
+POPE = CONFORMANCE / "pope"
 
 
 def test_registry_lazy_entries_decorator_and_did_you_mean() -> None:

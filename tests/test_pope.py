@@ -12,10 +12,10 @@ import pytest
 import infmllm_eval
 from infmllm_eval.catalog import resolve_tasks
 from infmllm_eval.errors import BadInputError
-from tests.conftest import CliResult
+from tests.conftest import CONFORMANCE, CliResult
 
 Cli = Callable[..., CliResult]
-POPE = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance" / "pope"
+POPE = CONFORMANCE / "pope"
 NAMES = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall",
          "f1": "F1 score", "yes_ratio": "Yes ratio"}
 needs_pope = pytest.mark.skipif(not POPE.is_dir(),
