@@ -4,6 +4,7 @@ split the task card describes), and each run's id, date, sample counts and comma
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,15 +17,14 @@ NOTE_SUBSET = ("n=… of …: the value stands for a subset of the task's sample
                "partial run or a smaller data file; the full size is the task card's): it is "
                "never bold and never ranked against full results.")
 
-# run.json config key -> the `run` option that sets it, and the value left out as default
-# (--threads is left out: it never changes outputs, and its default follows the machine's load)
-_FLAGS: tuple[tuple[str, str, Any], ...] = (
-    ("model", "--model", None), ("tasks", "--tasks", None), ("data_root", "--data-root", None),
-    ("batch_size", "--batch-size", 8), ("limit", "--limit", None),
-    ("options", "--option", None),
-    ("model_options", "--model-option", None), ("files", "--file", None),
-    ("generation", "--generation", None), ("seed", "--seed", 0),
-    ("on_image_error", "--on-image-error", "fail"))
+# run.json config key -> the `run` option that sets it, in the command's order (--threads is
+# left out: it never changes outputs, and its default follows the machine's load); a value
+# equal to RunConfig's default is left out
+_FLAGS: tuple[tuple[str, str], ...] = (
+    ("model", "--model"), ("tasks", "--tasks"), ("data_root", "--data-root"),
+    ("batch_size", "--batch-size"), ("limit", "--limit"), ("options", "--option"),
+    ("model_options", "--model-option"), ("files", "--file"), ("generation", "--generation"),
+    ("seed", "--seed"), ("on_image_error", "--on-image-error"))
 
 
 class Coverage(NamedTuple):
@@ -76,10 +76,13 @@ def command_line(config: Mapping[str, Any]) -> str:
     ``config``); '' when it names no model."""
     if not isinstance(config.get("model"), str):
         return ""
+    from infmllm_eval.engine.run import RunConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
     words = ["infmllm-eval", "run"]
-    for key, flag, default in _FLAGS:
+    for key, flag in _FLAGS:
         value = config.get(key)
-        if value is None or value == default or value == {} or value == []:
+        if value is None or value == defaults.get(key) or value == {} or value == []:
             continue
         if isinstance(value, dict):
             for k, v in value.items():
