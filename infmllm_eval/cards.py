@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -52,6 +53,7 @@ class ModelCard:
     architecture: dict[str, Scalar] = field(default_factory=dict)
     task_options: dict[str, Scalar] = field(default_factory=dict)
     generation: dict[str, Scalar] = field(default_factory=dict)
+    key_map: dict[str, str | None] = field(default_factory=dict)
     path: str = ""
 
 
@@ -66,7 +68,7 @@ _TASK_SCHEMA: dict[str, tuple[Any, bool]] = {
 _MODEL_SCHEMA: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "adapter": (str, True), "description": (str, False),
     "prompt_style": (str, False), "options": (dict, False), "architecture": (dict, False),
-    "task_options": (dict, False), "generation": (dict, False),
+    "task_options": (dict, False), "generation": (dict, False), "key_map": (dict, False),
 }
 #: decoding setting -> its type (GenerationConfig's fields are ints, floats and bools)
 _GEN_KINDS: dict[str, type] = {
@@ -262,8 +264,25 @@ def load_model_card(path: Path) -> ModelCard:
         options=_scalar_map(where, "options", raw.get("options", {})),
         architecture=_scalar_map(where, "architecture", raw.get("architecture", {})),
         task_options=_scalar_map(where, "task_options", raw.get("task_options", {})),
-        generation=_generation_overrides(where, raw.get("generation", {})), path=where,
+        generation=_generation_overrides(where, raw.get("generation", {})),
+        key_map=_key_map(where, raw.get("key_map", {})), path=where,
     )
+
+
+def _key_map(where: str, value: dict[str, Any]) -> dict[str, str | None]:
+    """Checkpoint rename rules: regular expression → replacement, or null to drop the key."""
+    for pattern, replacement in value.items():
+        if not isinstance(pattern, str) or not pattern:
+            raise CardError(f"{where}: field 'key_map': {shown(pattern)} is not a pattern")
+        if replacement is not None and not isinstance(replacement, str):
+            raise CardError(f"{where}: field 'key_map.{_key(pattern)}': expected a replacement "
+                            "string or null (drop)")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise CardError(f"{where}: field 'key_map.{_key(pattern)}': not a regular "
+                            f"expression ({exc})") from None
+    return dict(value)
 
 
 def builtin_card_root() -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ from infmllm_eval.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("INFMLLM_EVAL_SHARED", ROOT.parent / "shared"))
 CONFORMANCE = SHARED / "conformance"
+# checkpoint hashes are remembered in a file of the test session, not the user's cache
+os.environ.setdefault("INFMLLM_EVAL_HASH_CACHE",
+                      str(Path(tempfile.mkdtemp(prefix="infmllm-hashes-")) / "sha256.json"))
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from infmllm_eval.adapters.infmllm_options import (
     check_options,
     device_and_dtype,
     feature_cache_items,
+    interpolate_pos,
     resolve_packaged,
     seed,
     strict,
@@ -32,11 +33,12 @@ from infmllm_eval.data.images import image_identity, load_image
 from infmllm_eval.engine.feature_cache import FeatureCache, ImageFeatures
 from infmllm_eval.engine.oom import BatchHalving
 from infmllm_eval.errors import BadInputError, InfmllmEvalError
-from infmllm_eval.modeling import InfMLLM, InfMLLMConfig, load_weights, read_checkpoint
+from infmllm_eval.modeling import InfMLLM, InfMLLMConfig
 from infmllm_eval.modeling.checkpoint import file_sha256
 from infmllm_eval.modeling.preprocess import preprocess
 from infmllm_eval.modeling.prompts import PromptStyle, get_style
 from infmllm_eval.modeling.tokenizer import TINY_TOKENIZER, SpTokenizer, load_tokenizer
+from infmllm_eval.modeling.weights import WeightSet, open_weights
 from infmllm_eval.types import GenerationConfig, Request, Response
 
 __all__ = ["DTYPES", "OPTIONS", "PACKAGE_PREFIX", "InfMLLMAdapter", "Prepared", "SettingsError",
@@ -74,18 +76,20 @@ def _memory_and_swap() -> int:
     return memory
 
 
-def _check_size(config: InfMLLMConfig, where: str) -> None:
-    """Refuse an architecture whose float32 build (the model is built on the CPU in float32,
-    then moved and cast) cannot fit in this machine's memory: a typo in a card's sizes would
-    otherwise end in the out-of-memory killer, not a message."""
+def _check_size(config: InfMLLMConfig, where: str, dtype: torch.dtype, random: bool) -> None:
+    """Refuse an architecture that cannot fit in this machine's memory (a random init is built
+    in float32 first; loaded weights are materialised in their target dtype): a typo in a
+    card's sizes would otherwise end in the out-of-memory killer, not a message."""
     memory = _memory_and_swap()
-    need = config.parameter_count() * 4
+    width = 4 if random else torch.empty(0, dtype=dtype).element_size()
+    need = config.parameter_count() * width
     if memory and need > memory:
         size = f"{min(need, 1 << 80) / 2**30:,.1f} GiB" if need < 1 << 80 else "far more"
+        kind = "float32 while it is built" if random else str(dtype).removeprefix("torch.")
         raise BadInputError(f"{where}: the architecture has "
-                            f"{_count(config.parameter_count())} parameters ({size} in float32 "
-                            f"while it is built), more than this machine's {memory / 2**30:.1f} "
-                            "GiB of memory and swap; check the card's architecture sizes")
+                            f"{_count(config.parameter_count())} parameters ({size} in {kind}), "
+                            f"more than this machine's {memory / 2**30:.1f} GiB of memory and "
+                            "swap; check the card's architecture sizes")
 
 
 def _count(n: int) -> str:
@@ -120,13 +124,27 @@ class InfMLLMAdapter(ModelAdapter):
         if self.weights is None and options.get("init") != "random":
             raise BadInputError(f"model {self.name}: set --model-option weights=PATH "
                                 "(a local checkpoint; nothing is downloaded)")
-        self.tokenizer = _tokenizer(options, self.weights)
-        if self.tokenizer.vocab_size > self.config.vocab:
-            raise BadInputError(f"tokenizer {self.tokenizer.path} has {self.tokenizer.vocab_size}"
-                                f" pieces but the model's vocab is {self.config.vocab}")
-        _check_size(self.config, card.path)
-        self.checkpoint_sha256 = ""
-        self.model, self.load_summary = self._build(options)
+        # everything is checked on headers before any model memory is allocated
+        self.source: WeightSet | None = None
+        if self.weights is not None:
+            self.source = open_weights(self.weights, options.get("vision_weights") or None,
+                                       card.key_map, card.path)
+        try:
+            self.tokenizer = _tokenizer(options, self.weights)
+            if self.tokenizer.vocab_size > self.config.vocab:
+                raise BadInputError(f"tokenizer {self.tokenizer.path} has "
+                                    f"{self.tokenizer.vocab_size} pieces but the model's vocab "
+                                    f"is {self.config.vocab}")
+            if self.source is not None:
+                self.source.check(self.config, f"{card.name} ({card.path})", strict(options),
+                                  interpolate_pos(options))
+            _check_size(self.config, card.path, self.dtype, random=self.source is None)
+            self.checkpoint_sha256 = ""
+            self.model, self.load_summary = self._build(options)
+        except BaseException:
+            if self.source is not None:
+                self.source.cancel()
+            raise
         disk = options.get("feature_cache")
         self.features = ImageFeatures(FeatureCache(
             feature_cache_items(options), Path(disk) if disk else None, self._cache_namespace(),
@@ -143,29 +161,17 @@ class InfMLLMAdapter(ModelAdapter):
 
     def _build(self, options: Mapping[str, str]) -> tuple[InfMLLM, str]:
         attn = options.get("attn", "sdpa")
-        torch.manual_seed(seed(options))
-        model = InfMLLM(self.config, attn_implementation=attn)
-        summary = "random init"
-        if self.weights is not None:
-            checkpoint = read_checkpoint(self.weights)  # hashed while it is loaded
-            try:
-                report = load_weights(model, checkpoint.tensors, strict=strict(options),
-                                      source=self.weights)
-            except BaseException:
-                checkpoint.cancel()
-                raise
-            self.checkpoint_sha256 = checkpoint.sha256
-            del checkpoint
-            summary = report.summary()
-            if not report.ok:  # strict=false: say what was not loaded (run.json keeps it too)
-                print(f"warning: checkpoint {self.weights} loaded partially (strict=false): "
-                      f"{summary}", file=sys.stderr)
-        model = model.to(self.device)
-        if self.dtype != torch.float32:
-            model = model.to_dtype(self.dtype)
-        if self.weights is not None:
-            _warn_non_finite(model, self.weights, self.dtype)
-        return model.eval(), summary
+        if self.source is None:  # seeded random init (tiny test models)
+            torch.manual_seed(seed(options))
+            model = InfMLLM(self.config, attn_implementation=attn).to(self.device)
+            if self.dtype != torch.float32:
+                model = model.to_dtype(self.dtype)
+            return model.eval(), "random init"
+        model, summary = self.source.build(self.config, self.device, self.dtype, attn,
+                                           seed(options))
+        self.checkpoint_sha256 = self.source.sha256
+        _warn_non_finite(model, self.source.location, self.dtype)
+        return model, summary
 
     def provenance(self) -> dict[str, Any]:
         return {"adapter": "infmllm", "prompt_style": self.style.name,

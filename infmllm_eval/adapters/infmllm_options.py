@@ -14,6 +14,10 @@ from infmllm_eval.modeling.config import ATTN_IMPLEMENTATIONS
 OPTIONS = {
     "weights": "checkpoint file or folder (original .pth, safetensors, sharded index); "
                "'package:REL' is a file shipped inside infmllm_eval",
+    "vision_weights": "a second checkpoint holding the ViT, ln_vision and pool adapter, when "
+                      "weights= is a plain HF LLaMA/Vicuna folder",
+    "interpolate_pos": "'true' resizes the ViT position embeddings of a checkpoint trained at "
+                       "another image size (bicubic) [default: refuse]",
     "tokenizer": "folder or file of the SentencePiece tokenizer [default: the weights folder; "
                  "'tiny' = the bundled tiny tokenizer]",
     "init": "'random' builds seeded random weights (tiny test models only)",
@@ -116,6 +120,12 @@ def strict(options: Mapping[str, str]) -> bool:
     return _flag(options, "strict", True)
 
 
+def interpolate_pos(options: Mapping[str, str]) -> bool:
+    """Whether a ViT trained at another image size may have its position embeddings resized
+    [default false: such a checkpoint is refused]."""
+    return _flag(options, "interpolate_pos", False)
+
+
 def check_options(card: ModelCard, options: Mapping[str, str]) -> None:
     """Refuse unknown options and bad values before anything is loaded or built."""
     unknown = set(options) - set(OPTIONS)
@@ -126,6 +136,10 @@ def check_options(card: ModelCard, options: Mapping[str, str]) -> None:
     seed(options)
     feature_cache_items(options)
     strict(options)
+    interpolate_pos(options)
+    if options.get("vision_weights") and not options.get("weights"):
+        raise _option_error("vision_weights", options["vision_weights"], "needs weights= (the "
+                            "LLM folder) too")
     if options.get("init", "") not in ("", "random"):
         raise _option_error("init", options["init"], "expected 'random' (or nothing)")
     if options.get("attn", "sdpa") not in ATTN_IMPLEMENTATIONS:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.modeling import hash_cache
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 WRAPPER_KEYS = ("model_state_dict", "state_dict", "model")
@@ -68,13 +69,17 @@ def load_state_dict(path: str | Path) -> dict[str, Tensor]:
     return read_checkpoint(path).tensors
 
 
-def read_checkpoint(path: str | Path) -> Checkpoint:
-    """Load a checkpoint and hash every byte loaded, in one pass over the files: a thread
-    hashes the files while they are deserialized and used (the page cache serves the second
-    reader). See checkpoint_sha256 for what the hash covers."""
+def read_checkpoint(path: str | Path, hash_now: bool = True) -> Checkpoint:
+    """Load a checkpoint (lazily: safetensors and zip .pth/.bin tensors are memory-mapped, so
+    only headers are read here) and hash every byte, in one pass over the files: a thread
+    hashes the files while they are used (the page cache serves the second reader); with
+    ``hash_now=False`` the hash is computed when first asked for. See checkpoint_sha256 for
+    what the hash covers; a hash already computed for the same files (same size, times and
+    inode) is taken from the cache (hash_cache.py)."""
     plan = _plan(path)
     hasher = _Hasher(plan)
-    hasher.start()
+    if hash_now:
+        hasher.start()
     try:
         tensors = _load_plan(plan)
     except BaseException:
@@ -89,9 +94,7 @@ def checkpoint_sha256(path: str | Path) -> str:
     *.index.json, or a folder holding one): the index then every shard it names, in sorted
     order, each as its path relative to the index, its size and its bytes - so swapping a
     shard changes the hash, while unrelated files in the folder do not."""
-    hasher = _Hasher(_plan(path))
-    hasher.run()
-    return hasher.result()[0]
+    return _Hasher(_plan(path)).result()[0]
 
 
 def _plan(path: str | Path) -> _Plan:
@@ -275,8 +278,24 @@ class _Hasher(threading.Thread):
         self._digest = ""
         self._size = 0
         self._error: BaseException | None = None
+        self._ran = False
 
     def run(self) -> None:
+        self._ran = True
+        try:
+            key = hash_cache.stat_key(self.plan.files)
+        except OSError as exc:
+            self._error = exc
+            return
+        cached = hash_cache.lookup(key)
+        if cached is not None:
+            self._digest, self._size = cached
+            return
+        self._compute()
+        if self._digest:
+            hash_cache.store(key, self._digest, self._size)
+
+    def _compute(self) -> None:
         digest = hashlib.sha256()
         framed = self.plan.weight_map is not None
         try:
@@ -302,6 +321,8 @@ class _Hasher(threading.Thread):
     def result(self) -> tuple[str, int]:
         if self.is_alive():
             self.join()
+        elif not self._ran:  # not started: hash now, in this thread
+            self.run()
         if self._error is not None:
             raise BadInputError(f"checkpoint {self.plan.files[0]}: cannot be read while "
                                 f"hashing: {_first_line(self._error)}")
