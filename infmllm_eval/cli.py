@@ -16,6 +16,7 @@ from rich.markup import escape
 from infmllm_eval import __version__
 from infmllm_eval.cli_lmms import register as register_import_commands
 from infmllm_eval.cli_report import register as register_report_commands
+from infmllm_eval.cli_weights import register as register_weights_commands
 from infmllm_eval.errors import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
@@ -37,6 +38,7 @@ app.add_typer(list_app, name="list")
 app.add_typer(data_app, name="data")
 register_report_commands(app)
 register_import_commands(app)
+register_weights_commands(app)
 
 Threads = Annotated[int | None, typer.Option(
     "--threads", min=1, show_default=False, help="CPU threads of the model (torch) \\[default: "

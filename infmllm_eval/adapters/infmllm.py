@@ -151,6 +151,7 @@ class InfMLLMAdapter(ModelAdapter):
             (self.config.num_visual_tokens, self.config.llm_hidden)))
         self.halving = BatchHalving(self.name, self.device)
         self.generated_tokens = 0
+        self.ids_beyond_tokenizer = 0  # generated ids the tokenizer has no piece for
         self.compute_s = 0.0  # generation; the image features count their own time
         self.stop_ids = {self.tokenizer.eos_id, self.tokenizer.pad_id}
 
@@ -239,6 +240,7 @@ class InfMLLMAdapter(ModelAdapter):
         for i, req in enumerate(prepared.requests):
             ids = outputs[i]
             text = self.tokenizer.decode(ids).strip()
+            self.ids_beyond_tokenizer += self.tokenizer.beyond(ids)
             used = next((n for n, t in enumerate(ids) if t in self.stop_ids), len(ids))
             self.generated_tokens += used
             responses.append(Response(req.key, text, used))
@@ -275,9 +277,12 @@ class InfMLLMAdapter(ModelAdapter):
 
     def stats(self) -> dict[str, Any]:
         """Counters for metrics.json: ViT forwards, unique images, model compute time."""
-        return {**self.features.stats(),
-                "compute_s": round(self.compute_s + self.features.compute_s, 3),
-                "generated_tokens": self.generated_tokens, "max_batch": self.halving.max_batch}
+        stats = {**self.features.stats(),
+                 "compute_s": round(self.compute_s + self.features.compute_s, 3),
+                 "generated_tokens": self.generated_tokens, "max_batch": self.halving.max_batch}
+        if self.ids_beyond_tokenizer:  # only a padded vocabulary has them: shown when it did
+            stats["ids_beyond_tokenizer"] = self.ids_beyond_tokenizer
+        return stats
 
     def generate_kwargs(self, gen: GenerationConfig) -> dict[str, Any]:
         """transformers generate() arguments for a request's decoding settings."""

@@ -6,7 +6,7 @@ run in one line naming both values."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ CONFIG_KEYS = {
 }
 MAX_CONFIG_BYTES = 1 << 20
 #: derived size (from shapes) → what the card says, as a function of its config
-CARD_SIZES = {
+CARD_SIZES: dict[str, Callable[[InfMLLMConfig], int]] = {
     "image_size": lambda c: c.image_size, "patch_size": lambda c: c.patch_size,
     "vit_width": lambda c: c.vit_width, "vit_depth": lambda c: c.vit_depth,
     "vit_mlp_hidden": lambda c: c.vit_mlp_hidden, "vocab": lambda c: c.vocab,

@@ -49,6 +49,7 @@ class Placement:
     ignored: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     renamed: int = 0
+    two_files: bool = False  # an LLM checkpoint plus a vision_weights checkpoint
 
     @property
     def layout(self) -> str:
@@ -57,6 +58,9 @@ class Placement:
             return "unknown"
         suffix = " + key_map" if self.renamed else ""
         vit, llm, head = self.roots["vit"], self.roots["llm"], self.roots["lm_head"]
+        if self.two_files:
+            return ("hf-llama + vision_weights" if llm == "model." and head == "lm_head.weight"
+                    else "custom (two files)") + suffix
         if all(self.roots[p] == CANONICAL_ROOTS[p] for p in PARTS) and \
                 head == "lm_model.lm_head.weight":
             return "original" + suffix

@@ -49,8 +49,11 @@ class InfMLLM(nn.Module):
         """
         rope = {name: buf.detach().float().clone() for name, buf in self.named_buffers()
                 if name.endswith("inv_freq")}
+        norm = {name: value.detach().float().clone()
+                for name, value in self.ln_vision.state_dict().items()}
         self.to(dtype)
         self.ln_vision.float()
+        self.ln_vision.load_state_dict(norm)  # its fp32 values, not rounded through `dtype`
         for name, buf in rope.items():
             owner, _, attr = name.rpartition(".")
             setattr(self.get_submodule(owner), attr, buf.to(self.device))

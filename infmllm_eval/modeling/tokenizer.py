@@ -43,14 +43,26 @@ class SpTokenizer:
         return list(self.sp.encode(text))
 
     def decode(self, ids: list[int]) -> str:
-        """Text of generated ids, stopping at EOS and skipping BOS/pad."""
+        """Text of generated ids, stopping at EOS and skipping BOS/pad and ids beyond the
+        tokenizer (see beyond)."""
         out = []
         for token in ids:
             if token == self.eos_id:
                 break
-            if token not in (self.bos_id, self.pad_id):
+            if token not in (self.bos_id, self.pad_id) and 0 <= token < self.vocab_size:
                 out.append(token)
         return str(self.sp.decode(out))
+
+    def beyond(self, ids: list[int]) -> int:
+        """How many ids before EOS the tokenizer has no piece for: a model whose embedding
+        matrix is padded past the tokenizer (32,000 pieces, vocab 32,064) can generate them;
+        they decode to nothing."""
+        count = 0
+        for token in ids:
+            if token == self.eos_id:
+                break
+            count += not 0 <= token < self.vocab_size
+        return count
 
     def pieces(self, ids: list[int]) -> list[str]:
         """The pieces of ``ids`` (for prompt snapshots and debugging)."""

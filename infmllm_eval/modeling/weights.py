@@ -135,6 +135,7 @@ def open_weights(weights: str, vision_weights: str | None = None,
             tensors.update(checkpoints[1].tensors)
         rules = compile_key_map(key_map or {}, card_path or "model card")
         placement = place(tensors, rules, source=f"checkpoint {weights}")
+        placement.two_files = len(checkpoints) > 1
         config_path = config_json_path(Path(weights).expanduser())
         values = read_config_values(config_path) if config_path else {}
     except BaseException:
