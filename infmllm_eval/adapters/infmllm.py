@@ -96,7 +96,8 @@ def _count(n: int) -> str:
     return f"about {n / 1e9:,.1f} billion" if n < 10 ** 18 else "more than 10^18"
 
 
-def _tokenizer(options: Mapping[str, str], weights: str | None) -> SpTokenizer:
+def tokenizer_for(options: Mapping[str, str], weights: str | None) -> SpTokenizer:
+    """The tokenizer the options name ('tiny', a folder, a file), else the weights folder's."""
     choice = options.get("tokenizer", "")
     if choice == "tiny":
         return load_tokenizer(TINY_TOKENIZER)
@@ -130,7 +131,7 @@ class InfMLLMAdapter(ModelAdapter):
             self.source = open_weights(self.weights, options.get("vision_weights") or None,
                                        card.key_map, card.path)
         try:
-            self.tokenizer = _tokenizer(options, self.weights)
+            self.tokenizer = tokenizer_for(options, self.weights)
             if self.tokenizer.vocab_size > self.config.vocab:
                 raise BadInputError(f"tokenizer {self.tokenizer.path} has "
                                     f"{self.tokenizer.vocab_size} pieces but the model's vocab "

@@ -23,7 +23,6 @@ from infmllm_eval.jsonio import write_atomic
 from infmllm_eval.modeling.arch_check import model_shapes
 from infmllm_eval.modeling.checkpoint import checkpoint_sha256
 from infmllm_eval.modeling.config import InfMLLMConfig
-from infmllm_eval.modeling.tokenizer import load_tokenizer
 from infmllm_eval.modeling.weights import open_weights
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -41,7 +40,7 @@ def parse_size(text: str) -> int:
     except (ValueError, KeyError):
         raise BadInputError(f"--shard-size {shown(text)}: expected a size such as 2GB or "
                             "500MB") from None
-    if not 1 << 20 <= value <= 1 << 40:
+    if not 10**6 <= value <= 10**12:
         raise BadInputError(f"--shard-size {shown(text)}: expected 1 MB to 1 TB")
     return int(value)
 
@@ -59,9 +58,9 @@ def convert(src: str, dst: Path, card: ModelCard, vision_weights: str | None = N
     config = InfMLLMConfig.from_dict(dict(card.architecture), source=card.path)
     ws = open_weights(src, vision_weights, card.key_map, card.path, hash_now=False)
     ws.check(config, f"{card.name} ({card.path})", strict=True, interpolate_pos=False)
-    tok_place = Path(tokenizer) if tokenizer else Path(src).expanduser()
-    tok = load_tokenizer(tok_place if tok_place.is_dir() or tok_place.suffix == ".model"
-                         else tok_place.parent)
+    from infmllm_eval.adapters.infmllm import tokenizer_for
+
+    tok = tokenizer_for({"tokenizer": tokenizer or str(card.options.get("tokenizer", ""))}, src)
     if tok.vocab_size > config.vocab:
         raise BadInputError(f"tokenizer {tok.path} has {tok.vocab_size} pieces but the model's "
                             f"vocab is {config.vocab}")

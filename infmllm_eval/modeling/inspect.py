@@ -14,7 +14,6 @@ from infmllm_eval.errors import BadInputError, InfmllmEvalError
 from infmllm_eval.modeling.arch_check import CARD_SIZES, compare_config
 from infmllm_eval.modeling.config import InfMLLMConfig
 from infmllm_eval.modeling.layout import PARTS, derived_sizes, few
-from infmllm_eval.modeling.tokenizer import load_tokenizer
 from infmllm_eval.modeling.weights import WeightSet, open_weights
 
 PART_NAMES = {**PARTS, "lm_head": "lm_head"}
@@ -47,6 +46,8 @@ def inspect_weights(weights: str, vision_weights: str | None = None,
     report["sizes"] = derived_sizes(ws.tensors, ws.placement)
     report["config_json"] = str(ws.config_path) if ws.config_path else None
     report["config"] = ws.config_values
+    if tokenizer is None and chosen is not None and chosen.options.get("tokenizer"):
+        tokenizer = str(chosen.options["tokenizer"])
     report["tokenizer"] = _tokenizer(weights, tokenizer)
     pieces = (report["tokenizer"] or {}).get("pieces", 0)
     targets = {chosen.name: chosen} if chosen else cards
@@ -80,16 +81,19 @@ def _parts(ws: WeightSet) -> dict[str, dict[str, Any]]:
 
 
 def _tokenizer(weights: str, tokenizer: str | None) -> dict[str, Any] | None:
-    place = Path(tokenizer) if tokenizer else Path(weights).expanduser()
-    folder = place if place.is_dir() else place.parent
-    file = place if place.is_file() and place.suffix == ".model" else folder / "tokenizer.model"
-    if not file.is_file():
-        return None
+    """The tokenizer --tokenizer (or the card) names, else the checkpoint folder's."""
+    from infmllm_eval.adapters.infmllm import tokenizer_for
+
+    if not tokenizer:
+        place = Path(weights).expanduser()
+        folder = place if place.is_dir() else place.parent
+        if not (folder / "tokenizer.model").is_file():
+            return None
     try:
-        tok = load_tokenizer(file)
+        tok = tokenizer_for({"tokenizer": tokenizer or ""}, weights)
     except BadInputError as exc:
-        return {"file": str(file), "error": str(exc)}
-    return {"file": str(file), "pieces": tok.vocab_size}
+        return {"file": tokenizer, "error": str(exc)}
+    return {"file": str(tok.path), "pieces": tok.vocab_size}
 
 
 def _fit(ws: WeightSet, card: ModelCard, pieces: int) -> dict[str, Any]:
