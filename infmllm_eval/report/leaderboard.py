@@ -19,6 +19,7 @@ from typing import Any
 from infmllm_eval.cards import task_cards
 from infmllm_eval.metrics.mme import CATEGORY
 from infmllm_eval.report.declared import HIGHER, LOWER, NO_DIRECTION, declared
+from infmllm_eval.report.group_figures import GroupFigure, figures_in, group_value
 from infmllm_eval.report.provenance import (
     NOTE_SUBSET,
     coverage,
@@ -115,6 +116,21 @@ def discover_columns(runs: Sequence[RunResult], models: Sequence[PublishedModel]
     return sorted(found.values(), key=_order)
 
 
+def group_columns(runs: Sequence[RunResult],
+                  ) -> tuple[list[Column], dict[str, GroupFigure]]:
+    """A column for each declared group figure a run has (see report.group_figures), in the
+    direction its member metric declares; and the figures by column key."""
+    columns, figures = [], {}
+    for figure in figures_in(runs):
+        member = next((e for r in runs if (e := r.scored(figure.members[0])) is not None), {})
+        how = declared({"family": figure.family, **{k: member[k] for k in ("variant",)
+                                                       if k in member}}, figure.metric)
+        column = make_column(figure.group, figure.name, figure.family, how.better)
+        columns.append(column)
+        figures[column.key] = figure
+    return columns, figures
+
+
 def direction_notes(columns: Sequence[Column], assumed: dict[str, str]) -> list[Note]:
     """What 'bold' means here: the plain note when every column is higher-is-better as
     declared; else which columns bold their lowest value, which bold nothing, and which
@@ -161,6 +177,18 @@ def _run_cell(entry: dict[str, Any] | None, run: RunResult, column: Column, mark
                 n=counted.n, of=counted.of, subset=counted.subset)
 
 
+def _group_cell(run: RunResult, figure: GroupFigure, sizes: dict[str, int]) -> Cell:
+    """The group's figure; a subset (never bold) when a member was cut (``--limit``)."""
+    found = group_value(run, figure)
+    if found is None:
+        return Cell(None)
+    known = [sizes[m] for m in figure.members if m in sizes]
+    of = sum(known) if len(known) == len(figure.members) else None
+    limited = limit_of(run) is not None
+    return Cell(found[0], n=found[1], of=of,
+                subset=found[1] < of if of is not None else limited)
+
+
 def _reference_row(model: PublishedModel, columns: Sequence[Column], marks: Marks,
                    ) -> tuple[Row | None, str]:
     """The model's row (None when no column has a number) and what it leaves out."""
@@ -184,7 +212,8 @@ def build_leaderboard(runs: Sequence[RunResult], references: Sequence[ReferenceF
     """One table of every run (in the given order), then the published rows."""
     models = [m for ref in references for m in ref.models]
     assumed: dict[str, str] = {}
-    columns = discover_columns(runs, models, assumed)
+    extra, figures = group_columns(runs)
+    columns = sorted(discover_columns(runs, models, assumed) + extra, key=_order)
     marks = Marks()
     uniform: dict[str, bool] = {}
     for i, column in enumerate(columns):
@@ -192,8 +221,11 @@ def build_leaderboard(runs: Sequence[RunResult], references: Sequence[ReferenceF
         uniform[column.key] = len(variants) <= 1
         if len(variants) == 1 and (variant := variants.pop()):
             columns[i] = replace(column, marks=(marks.mark(f"scoring variant: {variant}"),))
+        if column.key in figures:
+            columns[i] = replace(column, marks=(marks.mark(figures[column.key].describe()),))
     sizes = split_sizes({task for run in runs for task in run.tasks})
     rows = [Row(run.label, "run", tuple(
+        _group_cell(run, figures[c.key], sizes) if c.key in figures else
         _run_cell(run.tasks.get(c.task), run, c, marks, uniform[c.key], show_ci,
                   sizes.get(c.task)) for c in columns), source=str(run.path)) for run in runs]
     left_out: list[Note] = []
