@@ -25,6 +25,7 @@ for _name, _path in (
     ("mmbench", "infmllm_eval.data.mmbench:load_mmbench"),
     ("lmms_parquet", "infmllm_eval.data.lmms_hf:load_lmms_vqa"),
     ("pope", "infmllm_eval.data.pope:load_pope"),
+    ("scienceqa", "infmllm_eval.data.scienceqa:load_scienceqa"),
 ):
     LOADERS.lazy(_name, _path)
 
