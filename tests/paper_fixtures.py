@@ -63,9 +63,9 @@ def seed_question(qid: str, type_id: int, answer: str, data_id: str,
 
 
 SEED_QUESTIONS = [
-    seed_question("101669", 1, "A", "1454426_2591111986"),
-    seed_question("101670", 1, "B", "1454426_2591111986"),
-    seed_question("201", 5, "C", "2207_3011"),
+    seed_question("101669", 1, "A", "1454426_2591111986.jpg"),
+    seed_question("101670", 1, "B", "1454426_2591111986.jpg"),
+    seed_question("201", 5, "C", "2207_3011.jpg"),
     seed_question("901", 9, "D", "sub/9001.png"),
     seed_question("v1", 10, "A", "v1.mp4", "video"),
 ]

@@ -21,7 +21,8 @@ FOUR = [("A", "w"), ("B", "x"), ("C", "y"), ("D", "z")]
     ("B", "B"),                        # a bare letter
     ("E", None),                       # a bare letter past the options: index -1
     ("b", None),                       # not one of A-E (case kept)
-    (" B", None),                      # the official rule strips nothing
+    (" B\n", "B"),                     # LLaVA's answer file holds outputs.strip()
+    ("B\nC", None),                     # nothing else is removed
     ("C. y", "C"),                     # an "X. " prefix
     ("C.y", None),                     # prefix needs ". "
     ("E. e", None),                    # prefix letter past the options

@@ -26,6 +26,7 @@ for _name, _path in (
     ("lmms_parquet", "infmllm_eval.data.lmms_hf:load_lmms_vqa"),
     ("pope", "infmllm_eval.data.pope:load_pope"),
     ("scienceqa", "infmllm_eval.data.scienceqa:load_scienceqa"),
+    ("seedbench", "infmllm_eval.data.seedbench:load_seedbench"),
 ):
     LOADERS.lazy(_name, _path)
 

@@ -1,7 +1,7 @@
 """Choice extraction rules of LLaVA-1.5's evaluation scripts (registered in
-``families.multiple_choice.EXTRACTORS``). Each reads the response exactly as given (no
-strip, no case folding) and returns an option letter, or None (wrong, and counted; never a
-random letter).
+``families.multiple_choice.EXTRACTORS``). Each reads the response as LLaVA's answer files hold
+it (``outputs.strip()``: surrounding white space removed, nothing else, no case folding) and
+returns an option letter, or None (wrong, and counted; never a random letter).
 
 - ``llava_sqa`` (LLaVA's ``eval_science_qa.py``): the whole response is one of the letters
   A-E; else it starts with a letter A-E followed by ``". "``; else the pattern
@@ -31,6 +31,7 @@ def _if_offered(letter: str, options: Options) -> str | None:
 
 def extract_llava_sqa(answer: str, options: Options) -> str | None:
     """The option letter by LLaVA's ScienceQA rule, or None."""
+    answer = answer.strip()
     if answer in SQA_LETTERS:
         return _if_offered(answer, options)
     if len(answer) >= 3 and answer[0] in SQA_LETTERS and answer[1:3] == ". ":
@@ -41,4 +42,5 @@ def extract_llava_sqa(answer: str, options: Options) -> str | None:
 
 def extract_exact_letter(answer: str, options: Options) -> str | None:
     """The response itself when it is exactly one of the option letters, else None."""
+    answer = answer.strip()
     return answer if answer in {letter for letter, _ in options} else None
