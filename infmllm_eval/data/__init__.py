@@ -27,6 +27,7 @@ for _name, _path in (
     ("pope", "infmllm_eval.data.pope:load_pope"),
     ("scienceqa", "infmllm_eval.data.scienceqa:load_scienceqa"),
     ("seedbench", "infmllm_eval.data.seedbench:load_seedbench"),
+    ("ocrvqa", "infmllm_eval.data.ocrvqa:load_ocrvqa"),
 ):
     LOADERS.lazy(_name, _path)
 
