@@ -39,6 +39,7 @@ def test_group_figure_is_the_mean_f1_of_the_three_splits() -> None:
     keys = [c.key for c in table.columns]
     at = keys.index("pope.mean_f1")
     assert table.columns[at].label == "pope mean_f1"
+    assert {c.group for c in table.columns} == {"Yes/no (F1)"}
     assert table.rows[0].cells[at].value == pytest.approx((90.0 + 85.0 + 79.0) / 3)
     assert table.rows[0].cells[at].n == 9000
     paper = next(r for r in table.rows if r.label == "InfMLLM-7B-Chat (paper)")

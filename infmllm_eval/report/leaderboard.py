@@ -43,7 +43,8 @@ FAMILY_COLUMNS = {"yes_no": ("perception", "cognition")}
 #: circular accuracy)
 FAMILY_HEADED = {"yes_no": ("perception", "cognition", "total"),
                  "multiple_choice": ("circular_accuracy",)}
-GROUP_ORDER = list(dict.fromkeys(FAMILY_GROUPS[f] for f in FAMILY_ORDER))
+GROUP_ORDER = [*dict.fromkeys(FAMILY_GROUPS[f] for f in FAMILY_ORDER), "Yes/no (F1)",
+               "Multiple choice (accuracy)"]
 
 SUBMISSION_TEXT = "sub."
 NOTE_SUBMISSION = ("sub.: test split without public answers; the run wrote the official "
@@ -55,10 +56,17 @@ NOTE_CI = ("[low, high]: 95% bootstrap interval of the primary metric (percentil
            "resamples of samples, or of questions for CircularEval).")
 
 
+#: the header of a family's metrics its own header does not describe (F1 of yes/no questions,
+#: as POPE, and its group mean; multiple choice without CircularEval)
+METRIC_GROUPS = {("yes_no", "f1"): "Yes/no (F1)", ("yes_no", "mean_f1"): "Yes/no (F1)",
+                 ("multiple_choice", "accuracy"): "Multiple choice (accuracy)"}
+
+
 def make_column(task: str, metric: str, family: str, better: str = HIGHER) -> Column:
     """A column; its label names the metric unless the family header already does."""
     headed = metric in FAMILY_HEADED.get(family, (metric,))
-    group = FAMILY_GROUPS.get(family, family) if headed else family
+    group = FAMILY_GROUPS.get(family, family) if headed else METRIC_GROUPS.get(
+        (family, metric), family)
     label = task if FAMILY_METRIC.get(family) == metric else f"{task} {metric}"
     return Column(task, metric, group, label, better=better)
 
