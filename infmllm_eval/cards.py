@@ -33,6 +33,9 @@ class TaskCard:
     files: dict[str, str]
     description: str = ""
     groups: tuple[str, ...] = ()
+    #: the figure a group reports: the unweighted mean of this metric over the group's tasks
+    #: (POPE: mean F1 of the three splits, as LLaVA-1.5's eval_pope.py "average f1")
+    group_mean: str = ""
     options: dict[str, Scalar] = field(default_factory=dict)
     loader_args: dict[str, Scalar] = field(default_factory=dict)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
@@ -63,7 +66,7 @@ _TASK_SCHEMA: dict[str, tuple[Any, bool]] = {
     "size": (int, True), "primary_metric": (str, True), "files": (dict, True),
     "description": (str, False), "groups": (list, False), "options": (dict, False),
     "loader_args": (dict, False), "generation": (dict, False), "submission_only": (bool, False),
-    "source": (str, False),
+    "source": (str, False), "group_mean": (str, False),
 }
 _MODEL_SCHEMA: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "adapter": (str, True), "description": (str, False),
@@ -213,7 +216,7 @@ def _check_name(where: str, path: Path, name: str) -> None:
 
 
 def _check_primary_metric(where: str, family_name: str, primary: str,
-                          options: dict[str, Scalar]) -> None:
+                          options: dict[str, Scalar], key: str = "primary_metric") -> None:
     """Refuse a primary metric the family does not produce with the card's options (before
     any generation: a typo would otherwise lose a whole run)."""
     from infmllm_eval.families import get_family
@@ -222,7 +225,7 @@ def _check_primary_metric(where: str, family_name: str, primary: str,
     problem = family.unproduced(
         primary, family.default_options() | {k: str(v) for k, v in options.items()})
     if problem:
-        raise CardError(f"{where}: field 'primary_metric': {shown(primary)} is not a metric of "
+        raise CardError(f"{where}: field '{key}': {shown(primary)} is not a metric of "
                         f"the {family_name} family with this card's options.{problem}")
 
 
@@ -241,11 +244,16 @@ def load_task_card(path: Path) -> TaskCard:
         raise CardError(f"{where}: field 'groups': expected a list of names")
     options = _scalar_map(where, "options", raw.get("options", {}))
     _check_primary_metric(where, raw["family"], raw["primary_metric"], options)
+    if raw.get("group_mean"):
+        if not groups:
+            raise CardError(f"{where}: field 'group_mean': the card declares no group")
+        _check_primary_metric(where, raw["family"], raw["group_mean"], options,
+                              "group_mean")
     return TaskCard(
         name=raw["name"], family=raw["family"], loader=raw["loader"], split=raw["split"],
         size=raw["size"], primary_metric=raw["primary_metric"],
         files=_relative_files(where, raw["files"]), description=raw.get("description", ""),
-        groups=tuple(groups), options=options,
+        groups=tuple(groups), group_mean=raw.get("group_mean", ""), options=options,
         loader_args=_scalar_map(where, "loader_args", raw.get("loader_args", {})),
         generation=_generation(where, raw.get("generation", {})),
         submission_only=raw.get("submission_only", False), source=raw.get("source", ""),
@@ -346,7 +354,20 @@ def _all_cards(kind: str, dirs: tuple[Path, ...]) -> dict[str, Any]:
                     raise CardError(f"{path}: group {shown(group)} has the name of the task "
                                     f"defined in {cards[group].path}; rename the group")
                 group_of.setdefault(group, str(path))
+    _check_group_means(cards)
     return cards
+
+
+def _check_group_means(cards: dict[str, Any]) -> None:
+    """The tasks of a group declare one group_mean, or none of them does."""
+    means: dict[str, tuple[str, str]] = {}
+    for card in cards.values():
+        for group in getattr(card, "groups", ()):
+            first = means.setdefault(group, (card.group_mean, card.path))
+            if first[0] != card.group_mean:
+                raise CardError(f"{card.path}: field 'group_mean': {shown(card.group_mean)} "
+                                f"differs from {shown(first[0])} in {first[1]} (same group "
+                                f"{shown(group)})")
 
 
 def task_cards() -> dict[str, TaskCard]:

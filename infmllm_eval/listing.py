@@ -101,6 +101,10 @@ def plugin_rows() -> list[dict[str, str]]:
             for r in registries for name in r.names()]
 
 
+#: how many missing image names a `data check` row shows (--json lists them all)
+SHOW_MISSING = 5
+
+
 def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str], images: bool,
                ) -> tuple[list[dict[str, str]], list[dict[str, Any]], bool]:
     """Rows for `data check` (literal text), the same as records for `--json` and whether
@@ -118,6 +122,7 @@ def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str], imag
         count, ok = "-", not absent
         problems: list[str] = []
         n_samples: int | None = None
+        missing_images: list[str] = []
         if not {k for k in absent if k != "images"}:
             try:
                 samples = load_samples(spec)
@@ -133,10 +138,16 @@ def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str], imag
                              if s.image and not s.image.startswith(DATA_URI_PREFIX)}
                     # os.path.isfile: False (never an OSError) for a name the OS refuses
                     # (too long), a folder, a FIFO or a device - what a run would refuse too
-                    lost = sum(1 for p in image_files if not os.path.isfile(p))
+                    lost = sorted(p for p in image_files if not os.path.isfile(p))
                     if lost:
-                        missing += f"\n{lost:,} image file(s) missing or not regular files"
-                        problems.append(f"{lost} image file(s) missing or not regular files")
+                        first = ", ".join(os.path.basename(p) for p in lost[:SHOW_MISSING])
+                        more = ", ..." if len(lost) > SHOW_MISSING else ""
+                        missing += (f"\n{len(lost):,} image file(s) missing or not regular "
+                                    f"files ({len(image_files) - len(lost):,} of "
+                                    f"{len(image_files):,} present): {first}{more}")
+                        problems.append(f"{len(lost)} image file(s) missing or not regular "
+                                        "files")
+                        missing_images = lost
                         ok = False
         all_ok = all_ok and ok
         source = spec.card.source or "(the task card names no source)"
@@ -147,5 +158,6 @@ def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str], imag
             "task": spec.name, "ok": ok, "data": spec.data_source,
             "found": {k: str(p) for k, p in spec.files.items() if k not in absent},
             "missing": {k: str(p) for k, p in absent.items()}, "problems": problems,
+            "missing_images": missing_images,
             "samples": n_samples, "expected": spec.card.size, "source": spec.card.source})
     return rows, records, all_ok

@@ -91,7 +91,7 @@ def test_data_check_says_where_to_get_missing_data(cli: Cli, tmp_path: Path) -> 
     assert res.code == 2
     [record] = json.loads(res.out)
     assert set(record) == {"task", "ok", "data", "found", "missing", "problems", "samples",
-                           "expected", "source"}
+                           "expected", "source", "missing_images"}
     assert record["ok"] is False and record["source"] == "https://github.com/lichengunc/refer"
     assert set(record["missing"]) == {"refs", "instances", "images"}
     assert record["expected"] == 10834 and record["samples"] is None

@@ -30,6 +30,6 @@ def test_gqa_match(prediction: str, answer: str, official: float, llava: float) 
 
 
 def test_variants_and_unknown_name() -> None:
-    assert GQA_VARIANTS == ("official", "llava")
+    assert GQA_VARIANTS == ("official", "llava", "strip-lower")
     with pytest.raises(UnknownNameError, match="official, llava"):
         gqa_match("yes", "yes", "infmllm")

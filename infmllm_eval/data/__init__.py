@@ -25,6 +25,9 @@ for _name, _path in (
     ("mmbench", "infmllm_eval.data.mmbench:load_mmbench"),
     ("lmms_parquet", "infmllm_eval.data.lmms_hf:load_lmms_vqa"),
     ("pope", "infmllm_eval.data.pope:load_pope"),
+    ("scienceqa", "infmllm_eval.data.scienceqa:load_scienceqa"),
+    ("seedbench", "infmllm_eval.data.seedbench:load_seedbench"),
+    ("ocrvqa", "infmllm_eval.data.ocrvqa:load_ocrvqa"),
 ):
     LOADERS.lazy(_name, _path)
 

@@ -34,7 +34,8 @@ class GqaFamily(QuestionFamily):
     options = (
         OptionSpec("match", "official", GQA_VARIANTS,
                    "official: eval.py exact match; llava: lower-case and strip a trailing "
-                   "period first"),
+                   "period first; strip-lower: both sides stripped and lower-cased (InfMLLM's "
+                   "OCR-VQA)"),
         postprocess_option("cleaning of the raw model text before matching"),
     )
 

@@ -26,6 +26,7 @@ from infmllm_eval.families.base import (
     mean,
     means_by_meta,
 )
+from infmllm_eval.families.facets import FACET_METRICS, facet_accuracies
 from infmllm_eval.metrics.choice import circular_outcomes, extract_choice
 from infmllm_eval.metrics.judge import CachedJudge, judge_names, open_judge
 from infmllm_eval.registry import Registry
@@ -37,6 +38,8 @@ GROUP_KEYS = ("category", "l2-category")
 EXTRACTORS: Registry[Callable[[str, list[tuple[str, str]]], str | None]] = Registry(
     "choice extraction rule", "infmllm_eval.choice_rules")
 EXTRACTORS.add("mmbench", extract_choice)
+EXTRACTORS.lazy("llava_sqa", "infmllm_eval.metrics.choice_rules:extract_llava_sqa")
+EXTRACTORS.lazy("exact_letter", "infmllm_eval.metrics.choice_rules:extract_exact_letter")
 
 
 def _options(sample: Sample) -> list[tuple[str, str]]:
@@ -90,7 +93,8 @@ class MultipleChoiceFamily(Family):
     metrics = (MetricSpec("circular_accuracy",
                           help="% of questions whose every pass picks the right option"),
                MetricSpec("single_pass_accuracy", help="% right over the first passes"),
-               MetricSpec("accuracy", help="% of rows right (circular=off)"))
+               MetricSpec("accuracy", help="% of rows right (circular=off)"),
+               FACET_METRICS)
     primary_metric = "circular_accuracy"
     unit_key = "group"  # circular=on: the passes of a question form one unit (rows without
     # the field, as with circular=off, are units of their own)
@@ -111,7 +115,7 @@ class MultipleChoiceFamily(Family):
 
     def metric_specs(self, options: Mapping[str, str]) -> tuple[MetricSpec, ...]:
         circular = options.get("circular", "on") == "on"
-        return tuple(m for m in self.metrics if (m.name == "accuracy") != circular)
+        return tuple(m for m in self.metrics if m.name.startswith("accuracy") != circular)
 
     def request_fields(self, sample: Sample) -> dict[str, Any]:
         return {"question": sample.fields["question"], "hint": sample.fields["hint"],
@@ -145,7 +149,8 @@ class MultipleChoiceFamily(Family):
         if not circular:
             breakdown = means_by_meta(samples, scored, GROUP_KEYS)
             breakdown["counts"] = {"questions": len(samples), "rows": len(samples), **counts}
-            return FamilyScores({"accuracy": mean(r.score for r in scored)}, breakdown,
+            return FamilyScores({"accuracy": mean(r.score for r in scored),
+                                 **facet_accuracies(samples, scored)}, breakdown,
                                 scored, parse_failures=counts["unresolved"])
         groups, breakdown = _circular_breakdown(samples, scored)
         first = [i for i, s in enumerate(samples) if _pass(s) == 0]

@@ -19,6 +19,7 @@ from typing import Any
 from infmllm_eval.cards import task_cards
 from infmllm_eval.metrics.mme import CATEGORY
 from infmllm_eval.report.declared import HIGHER, LOWER, NO_DIRECTION, declared
+from infmllm_eval.report.group_figures import GroupFigure, figures_in, group_value
 from infmllm_eval.report.provenance import (
     NOTE_SUBSET,
     coverage,
@@ -42,7 +43,8 @@ FAMILY_COLUMNS = {"yes_no": ("perception", "cognition")}
 #: circular accuracy)
 FAMILY_HEADED = {"yes_no": ("perception", "cognition", "total"),
                  "multiple_choice": ("circular_accuracy",)}
-GROUP_ORDER = list(dict.fromkeys(FAMILY_GROUPS[f] for f in FAMILY_ORDER))
+GROUP_ORDER = [*dict.fromkeys(FAMILY_GROUPS[f] for f in FAMILY_ORDER), "Yes/no (F1)",
+               "Multiple choice (accuracy)"]
 
 SUBMISSION_TEXT = "sub."
 NOTE_SUBMISSION = ("sub.: test split without public answers; the run wrote the official "
@@ -54,10 +56,17 @@ NOTE_CI = ("[low, high]: 95% bootstrap interval of the primary metric (percentil
            "resamples of samples, or of questions for CircularEval).")
 
 
+#: the header of a family's metrics its own header does not describe (F1 of yes/no questions,
+#: as POPE, and its group mean; multiple choice without CircularEval)
+METRIC_GROUPS = {("yes_no", "f1"): "Yes/no (F1)", ("yes_no", "mean_f1"): "Yes/no (F1)",
+                 ("multiple_choice", "accuracy"): "Multiple choice (accuracy)"}
+
+
 def make_column(task: str, metric: str, family: str, better: str = HIGHER) -> Column:
     """A column; its label names the metric unless the family header already does."""
     headed = metric in FAMILY_HEADED.get(family, (metric,))
-    group = FAMILY_GROUPS.get(family, family) if headed else family
+    group = FAMILY_GROUPS.get(family, family) if headed else METRIC_GROUPS.get(
+        (family, metric), family)
     label = task if FAMILY_METRIC.get(family) == metric else f"{task} {metric}"
     return Column(task, metric, group, label, better=better)
 
@@ -115,6 +124,21 @@ def discover_columns(runs: Sequence[RunResult], models: Sequence[PublishedModel]
     return sorted(found.values(), key=_order)
 
 
+def group_columns(runs: Sequence[RunResult],
+                  ) -> tuple[list[Column], dict[str, GroupFigure]]:
+    """A column for each declared group figure a run has (see report.group_figures), in the
+    direction its member metric declares; and the figures by column key."""
+    columns, figures = [], {}
+    for figure in figures_in(runs):
+        member = next((e for r in runs if (e := r.scored(figure.members[0])) is not None), {})
+        how = declared({"family": figure.family, **{k: member[k] for k in ("variant",)
+                                                       if k in member}}, figure.metric)
+        column = make_column(figure.group, figure.name, figure.family, how.better)
+        columns.append(column)
+        figures[column.key] = figure
+    return columns, figures
+
+
 def direction_notes(columns: Sequence[Column], assumed: dict[str, str]) -> list[Note]:
     """What 'bold' means here: the plain note when every column is higher-is-better as
     declared; else which columns bold their lowest value, which bold nothing, and which
@@ -161,6 +185,18 @@ def _run_cell(entry: dict[str, Any] | None, run: RunResult, column: Column, mark
                 n=counted.n, of=counted.of, subset=counted.subset)
 
 
+def _group_cell(run: RunResult, figure: GroupFigure, sizes: dict[str, int]) -> Cell:
+    """The group's figure; a subset (never bold) when a member was cut (``--limit``)."""
+    found = group_value(run, figure)
+    if found is None:
+        return Cell(None)
+    known = [sizes[m] for m in figure.members if m in sizes]
+    of = sum(known) if len(known) == len(figure.members) else None
+    limited = limit_of(run) is not None
+    return Cell(found[0], n=found[1], of=of,
+                subset=found[1] < of if of is not None else limited)
+
+
 def _reference_row(model: PublishedModel, columns: Sequence[Column], marks: Marks,
                    ) -> tuple[Row | None, str]:
     """The model's row (None when no column has a number) and what it leaves out."""
@@ -184,7 +220,8 @@ def build_leaderboard(runs: Sequence[RunResult], references: Sequence[ReferenceF
     """One table of every run (in the given order), then the published rows."""
     models = [m for ref in references for m in ref.models]
     assumed: dict[str, str] = {}
-    columns = discover_columns(runs, models, assumed)
+    extra, figures = group_columns(runs)
+    columns = sorted(discover_columns(runs, models, assumed) + extra, key=_order)
     marks = Marks()
     uniform: dict[str, bool] = {}
     for i, column in enumerate(columns):
@@ -192,8 +229,11 @@ def build_leaderboard(runs: Sequence[RunResult], references: Sequence[ReferenceF
         uniform[column.key] = len(variants) <= 1
         if len(variants) == 1 and (variant := variants.pop()):
             columns[i] = replace(column, marks=(marks.mark(f"scoring variant: {variant}"),))
+        if column.key in figures:
+            columns[i] = replace(column, marks=(marks.mark(figures[column.key].describe()),))
     sizes = split_sizes({task for run in runs for task in run.tasks})
     rows = [Row(run.label, "run", tuple(
+        _group_cell(run, figures[c.key], sizes) if c.key in figures else
         _run_cell(run.tasks.get(c.task), run, c, marks, uniform[c.key], show_ci,
                   sizes.get(c.task)) for c in columns), source=str(run.path)) for run in runs]
     left_out: list[Note] = []

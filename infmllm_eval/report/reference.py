@@ -2,7 +2,9 @@
 
 Each number names the benchmark and split as the paper gives them, its source, and the task
 and metric of this harness it corresponds to; numbers without a task here (``task: null``)
-are kept in the file and listed in the report's notes rather than shown as columns.
+are kept in the file and listed in the report's notes rather than shown as columns. A task
+may also be a group with a declared figure (``pope`` with metric ``mean_f1``: see
+report.group_figures).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import msgspec
 from infmllm_eval.cards import builtin_card_root, task_cards
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import read_json
+from infmllm_eval.report.group_figures import group_figures
 from infmllm_eval.report.runs import LIMIT, brief, plausible
 
 
@@ -52,7 +55,7 @@ def reference_dir() -> Path:
 
 
 def _check(path: Path, ref: ReferenceFile) -> None:
-    cards = task_cards()
+    cards, figures = task_cards(), group_figures()
     for model in ref.models:
         seen: set[tuple[str, str]] = set()
         for result in model.results:
@@ -62,7 +65,11 @@ def _check(path: Path, ref: ReferenceFile) -> None:
                                     f"(a finite number within ±{LIMIT:g})")
             if result.task is None:
                 continue
-            if result.task not in cards:
+            figure = figures.get(result.task)
+            if figure is not None and result.metric != figure.name:
+                raise BadInputError(f"{where}: group {shown(result.task)} reports "
+                                    f"{figure.name}, not {shown(result.metric)}")
+            if result.task not in cards and figure is None:
                 raise BadInputError(f"{where}: unknown task {shown(result.task)}")
             if (result.task, result.metric) in seen:
                 raise BadInputError(f"{where}: {result.task}.{result.metric} given twice")

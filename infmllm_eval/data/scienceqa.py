@@ -1,0 +1,109 @@
+"""ScienceQA: the official ``problems.json`` (pid -> {question, choices, answer (index),
+hint, image (a file name or null), subject, topic, grade, split, ...}) and ``pid_splits.json``
+(split -> pids); images at ``images/<split>/<pid>/<image>``.
+
+Loader arguments: ``split`` (default test) and ``with_image`` (default true: only the
+problems that have an image, the IMG subset MLLM papers report; 2,017 of test's 4,241).
+Each sample carries the facets of ScienceQA's ``tools/evaluate_acc.py``: subject (natural,
+social, language), context (has_text = a non-empty hint, has_image, no_context) and grade
+band (grade_1_6, grade_7_12).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from infmllm_eval.data.common import field, image_paths
+from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.jsonio import read_json
+from infmllm_eval.types import Sample, Scalar
+
+LETTERS = "ABCDE"  # LLaVA's eval_science_qa.py knows five option letters
+SUBJECTS = {"natural science": "natural", "social science": "social",
+            "language science": "language"}
+GRADES_1_6 = frozenset(f"grade{n}" for n in range(1, 7))
+GRADES_7_12 = frozenset(f"grade{n}" for n in range(7, 13))
+
+
+def facets(problem: dict[str, Any]) -> tuple[str, ...]:
+    """The evaluate_acc.py subsets a problem belongs to (a falsy hint/image is no context)."""
+    out = [SUBJECTS[problem["subject"]]] if problem["subject"] in SUBJECTS else []
+    if problem.get("hint"):
+        out.append("has_text")
+    if problem.get("image"):
+        out.append("has_image")
+    if not problem.get("hint") and not problem.get("image"):
+        out.append("no_context")
+    grade = problem.get("grade")
+    if grade in GRADES_1_6:
+        out.append("grade_1_6")
+    elif grade in GRADES_7_12:
+        out.append("grade_7_12")
+    return tuple(out)
+
+
+def _split_pids(path: Path, split: str) -> list[str]:
+    splits = read_json(path, "ScienceQA pid_splits file")
+    if not isinstance(splits, dict):
+        raise BadInputError(f"{path}: expected an object of split -> list of problem ids")
+    if split not in splits:
+        raise BadInputError(f"{path}: no split {shown(split)} (splits: "
+                            f"{shown(', '.join(map(str, splits)), 120)})")
+    pids = splits[split]
+    if not isinstance(pids, list) or not all(isinstance(p, str | int) for p in pids):
+        raise BadInputError(f"{path}: split {shown(split)} must be a list of problem ids")
+    return [str(p) for p in pids]
+
+
+def _sample(pid: str, problem: Any, where: str, image_of: Any, split: str) -> Sample:
+    question = field(problem, "question", str, where)
+    choices = field(problem, "choices", list, where)
+    if not 2 <= len(choices) <= len(LETTERS) or not all(isinstance(c, str) for c in choices):
+        raise BadInputError(f"{where}: field 'choices' must be 2 to {len(LETTERS)} strings, "
+                            f"got {shown(choices, 80)}")
+    answer = field(problem, "answer", int, where)
+    if not 0 <= answer < len(choices):
+        raise BadInputError(f"{where}: answer index {answer} is not one of the "
+                            f"{len(choices)} choices")
+    hint = problem.get("hint") or ""
+    image = problem.get("image")
+    if not isinstance(hint, str) or not (image is None or isinstance(image, str)):
+        raise BadInputError(f"{where}: field 'hint' must be a string and 'image' a file "
+                            "name or null")
+    for key in ("subject", "grade"):
+        field(problem, key, str, where)
+    options = [(LETTERS[i], text) for i, text in enumerate(choices)]
+    meta = {"subject": problem["subject"], "grade": problem["grade"],
+            "category": problem.get("topic") or "", "facets": facets(problem)}
+    return Sample(pid, image_of(split=split, pid=pid, image=image) if image else None,
+                  {"question": question, "hint": hint, "options": options},
+                  LETTERS[answer], meta)
+
+
+def load_scienceqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]:
+    """One sample per problem of the split (those with an image unless with_image=false),
+    in pid_splits order."""
+    split = str(args.get("split", "test"))
+    with_image = args.get("with_image", True) is not False
+    path = files["problems"]
+    problems = read_json(path, "ScienceQA problems file")
+    if not isinstance(problems, dict):
+        raise BadInputError(f"{path}: expected an object of problem id -> problem")
+    image_of = image_paths(files.get("images"), "{split}/{pid}/{image}", path)
+    samples = []
+    for pid in _split_pids(files["pid_splits"], split):
+        if pid not in problems:
+            raise BadInputError(f"{files['pid_splits']}: problem {shown(pid)} of split "
+                                f"{shown(split)} is not in {path}")
+        problem = problems[pid]
+        if with_image and not (isinstance(problem, dict) and problem.get("image")):
+            continue
+        samples.append(_sample(pid, problem, f"{path}: problem {shown(pid)}", image_of, split))
+    if not samples:
+        raise BadInputError(f"{path}: split {shown(split)} holds no problems"
+                            + (" with an image" if with_image else ""))
+    if len(set(s.id for s in samples)) != len(samples):
+        raise BadInputError(f"{files['pid_splits']}: split {shown(split)} lists a problem "
+                            "twice")
+    return samples

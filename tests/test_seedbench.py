@@ -1,0 +1,89 @@
+"""SEED-Bench image (dimensions 1-9): the official SEED-Bench.json, LLaVA-1.5's generation
+convention (the stripped response must equal the answer letter, as
+convert_seed_for_submission.py compares it) and accuracy per dimension."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import infmllm_eval
+from infmllm_eval.data.seedbench import load_seedbench
+from infmllm_eval.errors import BadInputError
+from infmllm_eval.metrics.choice_rules import extract_exact_letter
+from tests.paper_fixtures import SEED_QUESTIONS, SEED_TYPES, make_seed, seed_question
+
+ABCD = [("A", "red"), ("B", "green"), ("C", "blue"), ("D", "black")]
+
+
+@pytest.mark.parametrize(("answer", "want"), [
+    ("A", "A"), ("D\n", "D"), (" C ", "C"),  # LLaVA's answer files hold outputs.strip()
+    ("A.", None), ("a", None), ("(A)", None), ("The answer is A", None), ("E", None),
+    ("A red", None), ("", None),
+])
+def test_exact_letter_rule(answer: str, want: str | None) -> None:
+    assert extract_exact_letter(answer, ABCD) == want
+
+
+def files(folder: Path) -> dict[str, Path]:
+    return {"questions": folder / "SEED-Bench.json", "images": folder / "SEED-Bench-image"}
+
+
+def test_loader_reads_the_image_dimensions(tmp_path: Path) -> None:
+    folder = make_seed(tmp_path)
+    samples = load_seedbench(files(folder), {})
+    assert [s.id for s in samples] == ["101669", "101670", "201", "901"]  # no video
+    first = samples[0]
+    assert first.image == str(folder / "SEED-Bench-image" / "1454426_2591111986.jpg")
+    assert first.fields["options"] == ABCD and first.targets == "A"
+    assert first.meta == {"category": "Scene Understanding",
+                          "facets": ("scene_understanding",)}
+    assert samples[2].meta["category"] == "Instances Counting"
+    assert [s.id for s in load_seedbench(files(folder), {"dimensions": "5"})] == ["201"]
+
+
+def write(tmp_path: Path, questions: list[dict[str, Any]]) -> dict[str, Path]:
+    path = tmp_path / "SEED-Bench.json"
+    path.write_text(json.dumps({"question_type": SEED_TYPES, "questions": questions}))
+    return {"questions": path}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"answer": "E"}, r"questions\[0\]: answer 'E' must be one of A, B, C, D"),
+    ({"choice_c": None}, r"questions\[0\]: field 'choice_c' must be str"),
+    ({"question_type_id": "1"}, "field 'question_type_id' must be int"),
+    ({"data_type": "video"}, "dimension 1 question with data_type 'video'"),
+])
+def test_loader_errors_name_the_question(tmp_path: Path, change: dict[str, Any],
+                                         message: str) -> None:
+    with pytest.raises(BadInputError, match=message):
+        load_seedbench(write(tmp_path, [{**SEED_QUESTIONS[0], **change}]), {})
+
+
+def test_loader_refuses_duplicates_and_empty_selection(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="duplicate question_id '101669'"):
+        load_seedbench(write(tmp_path, [SEED_QUESTIONS[0], SEED_QUESTIONS[0]]), {})
+    with pytest.raises(BadInputError, match="holds no questions of dimensions '1-9'"):
+        load_seedbench(write(tmp_path, [seed_question("v", 11, "A", "v.mp4", "video")]), {})
+    with pytest.raises(BadInputError, match="dimensions 'x': expected N or N-M"):
+        load_seedbench(write(tmp_path, [SEED_QUESTIONS[0]]), {"dimensions": "x"})
+
+
+def test_score_reads_the_official_upload_file(tmp_path: Path) -> None:
+    """The upload format {question_id, prediction}: 101669 right, 101670 wrong ('B.' is not
+    'B'), 201 right, 901 missing (wrong): overall 50, per dimension as the script prints."""
+    make_seed(tmp_path)
+    upload = tmp_path / "answers_upload.jsonl"
+    upload.write_text("".join(json.dumps({"question_id": q, "prediction": p}) + "\n"
+                              for q, p in (("101669", "A"), ("101670", "B."), ("201", "C"))))
+    result = infmllm_eval.score("seedbench_img", upload, data_root=tmp_path)
+    m = result.metrics
+    assert m["accuracy"] == 50.0
+    assert m["accuracy_scene_understanding"] == 50.0
+    assert m["accuracy_instances_counting"] == 100.0
+    assert m["accuracy_text_understanding"] == 0.0
+    assert result.entry["breakdown"]["category"]["Scene Understanding"] == 50.0
+    assert result.entry["n_missing"] == 1
