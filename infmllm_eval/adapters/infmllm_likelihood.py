@@ -76,7 +76,7 @@ def score_shared(model: InfMLLM, items: list[tuple[Tensor, list[list[int]]]],
     multi = any(len(ids) > 1 for ids in flat)
     out = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=default_position_ids(mask),
              use_cache=multi, logits_to_keep=1)
-    first = out.logits[:, -1].float().log_softmax(-1)[rows]  # [continuations, vocab]
+    first = out.logits[:, -1].double().log_softmax(-1)[rows]  # [continuations, vocab]
     firsts = torch.tensor([ids[0] for ids in flat], device=embeds.device)
     logprob = first.gather(1, firsts[:, None])[:, 0]
     greedy = first.argmax(-1) == firsts
@@ -112,7 +112,7 @@ def _rest(model: InfMLLM, cache: Any, mask: Tensor, rows: Tensor, flat: list[lis
     lm: Any = model.lm_model
     out = lm(inputs_embeds=model.embed_tokens(inputs), attention_mask=full_mask,
              position_ids=positions, use_cache=True, **{CACHE_ARG: cache})
-    logp = out.logits.float().log_softmax(-1)
+    logp = out.logits.double().log_softmax(-1)
     picked = logp.gather(2, targets[:, :, None])[:, :, 0]
     is_top = (logp.argmax(-1) == targets) | (valid == 0)
     return (picked * valid).sum(1), is_top.all(1)
