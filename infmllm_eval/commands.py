@@ -164,7 +164,7 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     one. ``adapter``: an adapter object to run instead of building the card ``model`` (the
     Python API; ``model`` is then only the name recorded). ``threads``: torch's CPU threads
     (None: the default; recorded in run.json, not part of the run's identity)."""
-    from infmllm_eval.adapters import adapter_class, create_adapter
+    from infmllm_eval.adapters import adapter_class, check_likelihood, create_adapter
     from infmllm_eval.engine.distributed import from_environment
     from infmllm_eval.engine.lock import acquire
     from infmllm_eval.engine.progress import NoProgress
@@ -181,6 +181,8 @@ def run_command(model: str, tasks: Sequence[str], data_root: Path, batch_size: i
     model_card = (resolve_model(model) if adapter is None
                   else ModelCard(name=model, adapter=type(adapter).__name__))
     specs = build_specs(tasks, data_root, files, options, model_card, generation)
+    check_likelihood(adapter_class(model_card) if adapter is None else type(adapter), model,
+                     [s.name for s in specs if s.family.uses_likelihood(s.options)])
     model_opts = parse_pairs(model_options, "--model-option")
     if run_name is not None:
         check_run_name(run_name, output_dir)

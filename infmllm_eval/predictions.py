@@ -18,6 +18,7 @@ from infmllm_eval.jsonio import (
     iter_jsonl,
     no_gc,
 )
+from infmllm_eval.likelihood import scored_record
 
 if TYPE_CHECKING:
     from infmllm_eval.families.base import Family
@@ -148,6 +149,13 @@ def read_predictions(path: Path) -> Predictions:
     """
     data = read_bytes(path, "predictions file").removeprefix(b"\xef\xbb\xbf")
     is_list = data.lstrip(b" \t\r\n").startswith(b"[")
+    if b'"logprobs"' in data:  # likelihood inference: per-option scores (infmllm_eval.likelihood)
+        if is_list:
+            items = decode_json(data, path)
+            if not isinstance(items, list):
+                raise BadInputError(f"{path}: expected a JSON list of predictions")
+            return _with_scores(path, "item", list(enumerate(items)))
+        return _with_scores(path, "line", list(iter_jsonl(path, "predictions file")))
     if is_list:
         records = decode_json(data, path)  # errors name the file and position
         if not isinstance(records, list):
@@ -165,6 +173,21 @@ def read_predictions(path: Path) -> Predictions:
         except (_Invalid, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             _explain(path, "line", list(iter_jsonl(path, "predictions file")))
     raise BadInputError(f"{path}: unreadable predictions")  # _explain raises first
+
+
+def _with_scores(path: Path, unit: str, records: list[tuple[int, Any]]) -> Predictions:
+    """Predictions of which some carry per-option scores (``logprobs``, ``tokens``)."""
+    try:
+        text = _fast([rec for _, rec in records])
+    except _Invalid:
+        _explain(path, unit, records)
+        raise BadInputError(f"{path}: unreadable predictions") from None
+    for pos, rec in records:
+        if "logprobs" in rec:
+            key = _key(rec[next(k for k in ID_KEYS if k in rec)])
+            assert key is not None  # _fast checked it
+            text[key] = scored_record({**rec, "prediction": text[key]}, f"{path}: {unit} {pos}")
+    return Predictions(path, text, unit)
 
 
 def read_prediction_source(path: Path, family: Family) -> Predictions:

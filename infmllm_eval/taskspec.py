@@ -16,8 +16,8 @@ from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.families import get_family
 from infmllm_eval.families.base import Family, resolve_options
 from infmllm_eval.registry import PluginError, did_you_mean
+from infmllm_eval.toy import BUNDLED_TASKS as TOY_TASKS
 from infmllm_eval.toy import DATA_ROOT as TOY_DATA_ROOT
-from infmllm_eval.toy import TASKS as TOY_TASKS
 from infmllm_eval.types import GenerationConfig, Sample
 
 DATA_ROOT_ENV = "INFMLLM_EVAL_DATA"

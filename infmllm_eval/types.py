@@ -90,6 +90,9 @@ class Request:
     family: str
     fields: dict[str, Any]
     generation: GenerationConfig
+    #: likelihood inference: the candidate continuations to score after the rendered prompt
+    #: (empty: a text generation request)
+    continuations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,3 +102,35 @@ class Response:
     key: str
     text: str
     tokens: int = 0  # generated tokens, when the model counts them
+    #: the answer to a likelihood request: one per continuation, in order
+    likelihoods: tuple[Likelihood, ...] = ()
+
+
+class Likelihood(NamedTuple):
+    """A continuation's score: summed log-probability (natural log) of its tokens given the
+    prompt, its token count, and whether greedy decoding would have produced every one of
+    its tokens (lmms-eval's ``is_greedy``)."""
+
+    logprob: float
+    tokens: int
+    greedy: bool = False
+
+
+class ScoredText(str):
+    """A prediction of likelihood inference: the text is the best candidate's (by summed
+    log-probability), ``logprobs`` and ``tokens`` hold every candidate's score, in the
+    order of the sample's options. A ``str``, so every reader of predictions keeps working."""
+
+    logprobs: tuple[float, ...]
+    tokens: tuple[int, ...]
+
+    def __new__(cls, text: str, logprobs: tuple[float, ...],
+                tokens: tuple[int, ...]) -> ScoredText:
+        made = super().__new__(cls, text)
+        made.logprobs, made.tokens = tuple(logprobs), tuple(tokens)
+        return made
+
+    def same_scores(self, other: str) -> bool:
+        """Whether ``other`` is this prediction with the same scores."""
+        return (isinstance(other, ScoredText) and str(other) == str(self)
+                and other.logprobs == self.logprobs and other.tokens == self.tokens)

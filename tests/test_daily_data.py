@@ -40,8 +40,9 @@ def no_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_toy_tasks_fall_back_to_the_bundled_data(tmp_path: Path) -> None:
     specs = {s.name: s for s in build_specs([], tmp_path / "data", [], [])}
-    assert {n for n, s in specs.items() if s.bundled == "toy"} == set(infmllm_eval.toy.TASKS)
-    assert {n for n, s in specs.items() if s.bundled} == set(infmllm_eval.toy.TASKS)
+    bundled = set(infmllm_eval.toy.BUNDLED_TASKS)  # the demo's tasks + toy_mmbench_likelihood
+    assert {n for n, s in specs.items() if s.bundled == "toy"} == bundled
+    assert {n for n, s in specs.items() if s.bundled} == bundled
     assert specs["toy_vqa"].files["questions"].is_relative_to(DATA_ROOT)
     assert not missing_files(specs["toy_vqa"])
     # a real benchmark card is never served the demo's 24 drawn questions (a mistyped

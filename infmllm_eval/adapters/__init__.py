@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from infmllm_eval.cards import ModelCard
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.registry import Registry
 from infmllm_eval.types import Request, Response
 
@@ -35,6 +35,9 @@ class ModelAdapter(ABC):
     #: the adapter takes a ``device`` option: under torchrun the engine gives each rank its
     #: own GPU (``cuda:LOCAL_RANK``) unless the user set one
     accepts_device: bool = False
+    #: the adapter answers likelihood requests (``loglikelihood``): a task that needs them
+    #: is refused at the start of the run when a model's adapter does not
+    scores_likelihood: bool = False
 
     @classmethod
     def from_card(cls, card: ModelCard, options: Mapping[str, str]) -> ModelAdapter:
@@ -68,6 +71,17 @@ class ModelAdapter(ABC):
     def run(self, prepared: Any) -> list[Response]:
         """The responses to a prepared batch."""
         return self.generate(prepared)
+
+    def loglikelihood(self, requests: list[Request]) -> list[Response]:
+        """Likelihood requests (``Request.continuations``): one Response per request whose
+        ``likelihoods`` score each continuation after the rendered prompt. Adapters that set
+        ``scores_likelihood`` override it (the engine never calls it otherwise)."""
+        raise BadInputError(f"model {self.name}: this adapter cannot score likelihoods "
+                            "(use inferencer=generation)")
+
+    def run_likelihood(self, prepared: Any) -> list[Response]:
+        """The likelihood responses to a prepared batch (``prepare``'s output)."""
+        return self.loglikelihood(prepared)
 
     def seed(self, value: int) -> None:
         """Seed the sampling generator before a task whose decoding samples (``--seed``);
@@ -104,3 +118,13 @@ def create_adapter(card: ModelCard, options: Mapping[str, str]) -> ModelAdapter:
     """Build the adapter a model card names, with the card's options overridden by the user's."""
     merged = {k: str(v) for k, v in card.options.items()} | dict(options)
     return adapter_class(card).from_card(card, merged)
+
+
+def check_likelihood(adapter: type[ModelAdapter], model: str, tasks: list[str]) -> None:
+    """Refuse, before any work, tasks that need likelihood scoring from a model whose adapter
+    cannot give it."""
+    if tasks and not adapter.scores_likelihood:
+        raise BadInputError(
+            f"model {model} (adapter {adapter.__name__}) cannot score likelihoods, which task "
+            f"{shown(tasks[0])} needs (inferencer=likelihood); use --option "
+            "inferencer=generation or a model that scores")

@@ -113,6 +113,7 @@ class InfMLLMAdapter(ModelAdapter):
     """Runs the native InfMLLM implementation; requests are rendered by the card's style."""
 
     accepts_device = True
+    scores_likelihood = True
 
     def __init__(self, card: ModelCard, options: Mapping[str, str]) -> None:
         check_options(card, options)
@@ -249,6 +250,15 @@ class InfMLLMAdapter(ModelAdapter):
 
     def generate(self, requests: list[Request]) -> list[Response]:
         return self.run(self.prepare(requests))
+
+    def run_likelihood(self, prepared: Prepared) -> list[Response]:
+        """Score each request's continuations, the prefix shared (see infmllm_likelihood)."""
+        from infmllm_eval.adapters.infmllm_likelihood import score_prepared
+
+        return score_prepared(self, prepared)
+
+    def loglikelihood(self, requests: list[Request]) -> list[Response]:
+        return self.run_likelihood(self.prepare(requests))
 
     def _generate_rows(self, seqs: list[Tensor], gen: GenerationConfig) -> list[list[int]]:
         """Generated ids per sequence; a batch that runs out of GPU memory is halved and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from infmllm_eval.engine.journal import Journal
 from infmllm_eval.engine.progress import Progress
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.taskspec import TaskSpec
-from infmllm_eval.types import Request, Response, Sample
+from infmllm_eval.types import Likelihood, Request, Response, Sample, ScoredText
 
 
 def generate_task(
@@ -33,8 +34,11 @@ def generate_task(
     everything = len(samples) - resumed
     progress.start(spec.name, len(samples), resumed)
     ids = {s.key: s.id for s in todo}
+    scoring = spec.family.uses_likelihood(spec.options)
     requests = [Request(s.key, s.image, spec.family.name, spec.family.request_fields(s),
-                        spec.generation) for s in todo]
+                        spec.generation,
+                        spec.family.continuations(s, spec.options) if scoring else ())
+                for s in todo]
     batches = plan_batches(requests, batch_size, model.request_cost, window=8 * batch_size)
     before = model.stats()
     started, produced, tokens = time.perf_counter(), 0, 0
@@ -45,10 +49,15 @@ def generate_task(
                 raise BadInputError(f"model {model.name} returned responses that do not match "
                                     f"its requests (task {spec.name}): expected a list of "
                                     "Response, one per request, in order")
-            if not all(isinstance(r.text, str) for r in responses):
+            if scoring:
+                rows = [(ids[r.key], scored_text(q, r, errors, model.name))
+                        for q, r in zip(batch, responses, strict=True)]
+            elif not all(isinstance(r.text, str) for r in responses):
                 raise BadInputError(f"model {model.name} answered with a non-text response "
                                     f"(task {spec.name}): Response.text must be a str")
-            journal.append([(ids[r.key], r.text) for r in responses], errors)
+            else:
+                rows = [(ids[r.key], r.text) for r in responses]
+            journal.append(rows, errors)
             produced += len(batch)
             tokens += sum(r.tokens for r in responses)
             progress.advance(len(batch))
@@ -123,15 +132,16 @@ def _answer(model: ModelAdapter, batch: list[Request], prepared: Any, on_error: 
     """Responses of a batch. When an input of the batch is bad (an unreadable image …), each
     request is retried alone: with ``fail`` the first bad sample stops the run, named; with
     ``skip`` it is answered with '' and its error (scored wrong, listed in metrics.json)."""
+    scoring = bool(batch and batch[0].continuations)
     if not isinstance(prepared, BadInputError):
         try:
-            return model.run(prepared), {}
+            return (model.run_likelihood(prepared) if scoring else model.run(prepared)), {}
         except BadInputError:
             pass
     responses, errors = [], {}
     for req in batch:
         try:
-            responses.append(model.generate([req])[0])
+            responses.append((model.loglikelihood if scoring else model.generate)([req])[0])
         except BadInputError as exc:
             if on_error == "fail":
                 raise BadInputError(f"task {task}, sample {req.key}: {exc} "
@@ -140,6 +150,25 @@ def _answer(model: ModelAdapter, batch: list[Request], prepared: Any, on_error: 
             responses.append(Response(req.key, ""))
             errors[req.key] = str(exc)
     return responses, errors
+
+
+def scored_text(request: Request, response: Response, errors: dict[str, str],
+                model: str) -> str:
+    """The journaled prediction of a likelihood request: the best continuation (highest
+    summed log-probability, the first on a tie) carrying every continuation's score ('' for
+    a failed sample)."""
+    if request.key in errors:
+        return ""
+    scores = response.likelihoods
+    if (not isinstance(scores, tuple) or len(scores) != len(request.continuations)
+            or not all(isinstance(s, Likelihood) and math.isfinite(s.logprob) and s.logprob <= 0
+                       and isinstance(s.tokens, int) and s.tokens > 0 for s in scores)):
+        raise BadInputError(f"model {model} answered likelihood request {request.key} without "
+                            f"one finite log-probability <= 0 and token count > 0 for each of "
+                            f"its {len(request.continuations)} continuations")
+    logprobs = tuple(float(s.logprob) for s in scores)
+    best = logprobs.index(max(logprobs))
+    return ScoredText(request.continuations[best], logprobs, tuple(s.tokens for s in scores))
 
 
 def _keys(responses: object) -> list[str] | None:

@@ -19,6 +19,8 @@ from typing import Any
 from infmllm_eval.engine.progress import notice
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import write_atomic
+from infmllm_eval.likelihood import scored_record
+from infmllm_eval.types import ScoredText
 
 MAX_LINE = 64 << 20  # far longer than any record (a prediction of 1M tokens, escaped)
 # line breaks of str.splitlines that json.dumps(ensure_ascii=False) leaves raw
@@ -141,14 +143,18 @@ class Journal:
                                       or line.count('"prediction"') != 1):
                 rec = _checked(self.path, lineno, line, rec)  # repeated keys, lone surrogates
             if (type(rec) is dict and type(rec.get("id")) is int
-                    and type(rec.get("prediction")) is str and "error" not in rec):
+                    and type(rec.get("prediction")) is str and "error" not in rec
+                    and "logprobs" not in rec):
                 key, prediction, error = str(rec["id"]), rec["prediction"], None
             else:
                 key, prediction, error = _check(self.path, lineno, rec)
                 if prediction is None:
                     continue
+                if "logprobs" in rec:
+                    prediction = scored_record(rec, f"{self.path}: line {lineno}")
             known = done.setdefault(key, prediction)
-            if known != prediction:
+            if known != prediction or (isinstance(known, ScoredText)
+                                       and not known.same_scores(prediction)):
                 raise BadInputError(
                     f"{self.path}: line {lineno}: id {shown(key)} has a second, different "
                     f"prediction (the first is on line {_first_line(text, key)}); delete the "
@@ -309,7 +315,9 @@ def _undo(fd: int, size: int) -> None:
 
 
 def _record(sample_id: int | str, prediction: str, error: str | None) -> dict[str, object]:
-    record: dict[str, object] = {"id": sample_id, "prediction": prediction}
+    record: dict[str, object] = {"id": sample_id, "prediction": str(prediction)}
+    if isinstance(prediction, ScoredText):
+        record["logprobs"], record["tokens"] = list(prediction.logprobs), list(prediction.tokens)
     if error is not None:
         record["error"] = error
     return record

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from infmllm_eval.adapters import ModelAdapter
+from infmllm_eval.adapters import ModelAdapter, check_likelihood
 from infmllm_eval.engine.distributed import SINGLE, Dist
 from infmllm_eval.engine.generate import generate_task
 from infmllm_eval.engine.journal import Journal
@@ -206,6 +206,8 @@ def run_evaluation(
     if config.on_image_error not in ON_IMAGE_ERROR:
         raise BadInputError(f"--on-image-error {shown(config.on_image_error)}: "
                             "expected fail or skip")
+    check_likelihood(type(model), config.model,
+                     [s.name for s in specs if s.family.uses_likelihood(s.options)])
     cfg = asdict(config) | {"tasks": list(config.tasks)}
     loaded = list(zip(specs, preloaded or [load_samples(s, config.limit) for s in specs],
                       strict=True))

@@ -147,6 +147,16 @@ class Family(ABC):
         """The metrics ``score`` produces with these options (by default all of them)."""
         return self.metrics
 
+    def uses_likelihood(self, options: Mapping[str, str]) -> bool:
+        """Whether these options answer the samples by likelihood inference (the model
+        scores ``continuations``) instead of generated text; by default never."""
+        return False
+
+    def continuations(self, sample: Sample, options: Mapping[str, str]) -> tuple[str, ...]:
+        """The candidate continuations a likelihood request scores for ``sample`` (read only
+        when ``uses_likelihood``)."""
+        return ()
+
     def metric(self, name: str, options: Mapping[str, str] | None = None) -> MetricSpec | None:
         """The declaration of metric ``name`` (None when the family does not produce it)."""
         specs = self.metric_specs(options or self.default_options())

@@ -7,7 +7,9 @@ sets it to ``index % 1,000,000``); single-pass accuracy = % right over the first
 (``meta["pass"] == 0``); the bootstrap interval resamples questions. With ``circular=off``:
 accuracy = % of rows right, each row a question of its own. A per-row score is that row's
 correctness (0/100). Unresolved answers are wrong and counted (``parse_failures``); an
-optional judge plug-in may resolve them first (see metrics.judge).
+optional judge plug-in may resolve them first (see metrics.judge). With
+``inferencer=likelihood`` the model scores the options instead and calibration metrics are
+added (see families.choice_likelihood).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from infmllm_eval.errors import BadInputError
+from infmllm_eval.families import choice_likelihood as by_likelihood
 from infmllm_eval.families.base import (
     Family,
     FamilyScores,
@@ -52,6 +55,18 @@ def _group(sample: Sample) -> Any:
 
 def _pass(sample: Sample) -> int:
     return int(sample.meta.get("pass", 0))
+
+
+def _letters(sample: Sample) -> list[str]:
+    return [letter for letter, _ in _options(sample)]
+
+
+def _by_likelihood(sample: Sample, raw: str | None, options: Mapping[str, str],
+                   ) -> tuple[str | None, str, list[float] | None]:
+    try:
+        return by_likelihood.choose(_options(sample), raw, options)
+    except BadInputError as exc:
+        raise BadInputError(f"sample {sample.key}: {exc}") from None
 
 
 def _choose(sample: Sample, raw: str | None, judge: CachedJudge | None,
@@ -111,11 +126,19 @@ class MultipleChoiceFamily(Family):
                            "off: every row is a question of its own", record_default=False),
                 OptionSpec("extraction", "mmbench", tuple(EXTRACTORS.names()),
                            "the rules that find the option an answer picks (mmbench: see "
-                           "infmllm_eval.metrics.choice)", record_default=False))
+                           "infmllm_eval.metrics.choice)", record_default=False),
+                *by_likelihood.OPTIONS)
 
     def metric_specs(self, options: Mapping[str, str]) -> tuple[MetricSpec, ...]:
         circular = options.get("circular", "on") == "on"
-        return tuple(m for m in self.metrics if m.name.startswith("accuracy") != circular)
+        specs = tuple(m for m in self.metrics if m.name.startswith("accuracy") != circular)
+        return specs + by_likelihood.METRICS if self.uses_likelihood(options) else specs
+
+    def uses_likelihood(self, options: Mapping[str, str]) -> bool:
+        return by_likelihood.uses_likelihood(options)
+
+    def continuations(self, sample: Sample, options: Mapping[str, str]) -> tuple[str, ...]:
+        return by_likelihood.continuations(_options(sample), options)
 
     def request_fields(self, sample: Sample) -> dict[str, Any]:
         return {"question": sample.fields["question"], "hint": sample.fields["hint"],
@@ -131,36 +154,52 @@ class MultipleChoiceFamily(Family):
         judge = open_judge(options.get("judge", "none"))
         extract = EXTRACTORS.get(options.get("extraction", "mmbench"))
         circular = options.get("circular", "on") == "on"
+        likelihood = self.uses_likelihood(options)
+        if likelihood:
+            by_likelihood.check_scored(predictions, samples)
         scored: list[ScoredSample] = []
         counts = {"rule": 0, "judge": 0, "unresolved": 0, "missing": 0}
+        if likelihood:
+            counts = {"likelihood": 0, "unresolved": 0, "missing": 0}
+        calibrated: list[tuple[list[float], int]] = []
         try:
             for s in samples:
                 raw = predictions.get(s.key)
-                choice, how = _choose(s, raw, judge, extract)
+                probs = None
+                if likelihood:
+                    choice, how, probs = _by_likelihood(s, raw, options)
+                    if probs is not None and (not circular or _pass(s) == 0):
+                        calibrated.append((probs, _letters(s).index(s.targets)))
+                else:
+                    choice, how = _choose(s, raw, judge, extract)
                 counts[how] += 1
-                extra: dict[str, Any] = {"choice": choice, "resolved_by": how}
+                extra: dict[str, Any] = {"choice": choice, "resolved_by": how,
+                                         **by_likelihood.extra(probs)}
                 if circular:
                     extra |= {"group": _group(s), "pass": _pass(s)}
-                scored.append(ScoredSample(s.id, 100.0 if choice == s.targets else 0.0, raw,
-                                           extra))
+                scored.append(ScoredSample(s.id, 100.0 if choice == s.targets else 0.0,
+                                           None if raw is None else str(raw), extra))
         finally:
             if judge is not None:
                 judge.save()
+        calibration = by_likelihood.calibration(calibrated, options) if likelihood else {}
         if not circular:
             breakdown = means_by_meta(samples, scored, GROUP_KEYS)
             breakdown["counts"] = {"questions": len(samples), "rows": len(samples), **counts}
+            breakdown |= by_likelihood.settings(options) if likelihood else {}
             return FamilyScores({"accuracy": mean(r.score for r in scored),
-                                 **facet_accuracies(samples, scored)}, breakdown,
-                                scored, parse_failures=counts["unresolved"])
+                                 **facet_accuracies(samples, scored), **calibration},
+                                breakdown, scored, parse_failures=counts["unresolved"])
         groups, breakdown = _circular_breakdown(samples, scored)
         first = [i for i, s in enumerate(samples) if _pass(s) == 0]
         single = means_by_meta([samples[i] for i in first], [scored[i] for i in first],
                                GROUP_KEYS)
         breakdown.update({f"{key}_single_pass": value for key, value in single.items()})
         breakdown["counts"] = {"questions": len(groups), "rows": len(samples), **counts}
+        breakdown |= by_likelihood.settings(options) if likelihood else {}
         units = [100.0 if right else 0.0 for right in groups.values()]
         metrics = {"circular_accuracy": mean(units),
-                   "single_pass_accuracy": mean(scored[i].score for i in first)}
+                   "single_pass_accuracy": mean(scored[i].score for i in first), **calibration}
         return FamilyScores(metrics, breakdown, scored, parse_failures=counts["unresolved"],
                             ci_units=units)
 
@@ -177,7 +216,7 @@ class MultipleChoiceFamily(Family):
             row.update(dict(_options(s)))
             if s.targets is not None:
                 row["answer"] = s.targets
-            row.update({"prediction": predictions.get(s.key) or "",
+            row.update({"prediction": str(predictions.get(s.key) or ""),
                         "category": s.meta.get("category", ""),
                         "l2-category": s.meta.get("l2-category", "")})
             rows.append(row)

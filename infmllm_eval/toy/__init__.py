@@ -17,3 +17,5 @@ DATA_ROOT = HERE / "data"
 WEIGHTS = HERE / "weights" / "model.safetensors"
 TOKENIZER = HERE / "tokenizer"
 TASKS = ("toy_caption", "toy_vqa", "toy_grounding", "toy_mme", "toy_mmbench")
+#: toy task cards that read the bundled data but are not part of the demo (other inferencers)
+BUNDLED_TASKS = (*TASKS, "toy_mmbench_likelihood")
