@@ -101,6 +101,33 @@ def hf_config(config: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return out
 
 
+def parity_world(tmp: Path, monkeypatch: Any, cards: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The parity reference (or a skip saying why) and model cards for it in a folder on
+    $INFMLLM_EVAL_CARD_PATH: name → {"architecture": changes, "key_map": rules}."""
+    import pytest
+    import yaml
+
+    from infmllm_eval.modeling import load_state_dict
+    from tests.conftest import CONFORMANCE
+
+    parity = CONFORMANCE / "infmllm_parity"
+    if not (parity / "config.json").is_file():
+        pytest.skip(f"{parity} is not present (reference material lives outside the repository)")
+    config = json.loads((parity / "config.json").read_text())
+    folder = tmp / "cards" / "models"
+    folder.mkdir(parents=True)
+    for name, spec in cards.items():
+        card = {"name": name, "adapter": "infmllm", "prompt_style": "multitask",
+                "architecture": {**config, **spec.get("architecture", {})},
+                "options": {"tokenizer": "tiny"}, "task_options": {"image_transform": "squash"},
+                "key_map": spec.get("key_map", {})}
+        # key_map rules apply in order (the first that matches): keep the card's order
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    monkeypatch.setenv("INFMLLM_EVAL_CARD_PATH", str(tmp / "cards"))
+    return {"tmp": tmp, "config": config,
+            "state": load_state_dict(parity / "original_format_checkpoint.pth")}
+
+
 def release_folder(state: State, folder: Path, config: dict[str, Any],
                    layout: Callable[[State], State] = llava, shards: int = 3,
                    kind: str = "safetensors", **config_changes: Any) -> Path:

@@ -14,9 +14,7 @@ from typing import Any
 
 import pytest
 import torch
-import yaml
 
-from infmllm_eval.modeling import load_state_dict
 from infmllm_eval.modeling.model import InfMLLM
 from infmllm_eval.modeling.tokenizer import TINY_TOKENIZER
 from tests import layouts
@@ -44,21 +42,12 @@ def built(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Model cards (parity-sized, huge, smaller vocabulary) and a chat-layout release folder."""
-    if not (PARITY / "config.json").is_file():
-        pytest.skip(f"{PARITY} is not present (reference material lives outside the repository)")
-    config = json.loads((PARITY / "config.json").read_text())
-    cards = tmp_path / "cards" / "models"
-    cards.mkdir(parents=True)
-    for name, changes in {"parity": {}, "parity_huge": HUGE, "parity_vocab500": {"vocab": 500},
-                          "parity_112": {"image_size": 112}}.items():
-        card = {"name": name, "adapter": "infmllm", "prompt_style": "multitask",
-                "architecture": {**config, **changes}, "options": {"tokenizer": "tiny"},
-                "task_options": {"image_transform": "squash"}}
-        (cards / f"{name}.yaml").write_text(yaml.safe_dump(card))
-    monkeypatch.setenv("INFMLLM_EVAL_CARD_PATH", str(tmp_path / "cards"))
-    state = load_state_dict(PARITY / "original_format_checkpoint.pth")
-    release = layouts.release_folder(state, tmp_path / "chat", config)
-    return {"tmp": tmp_path, "config": config, "state": state, "release": release}
+    world = layouts.parity_world(tmp_path, monkeypatch, {
+        "parity": {}, "parity_huge": {"architecture": HUGE},
+        "parity_vocab500": {"architecture": {"vocab": 500}},
+        "parity_112": {"architecture": {"image_size": 112}}})
+    world["release"] = layouts.release_folder(world["state"], tmp_path / "chat", world["config"])
+    return world
 
 
 def run(cli: Callable[..., CliResult], tmp: Path, model: str, *options: str) -> CliResult:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import torch
-import yaml
 
 from infmllm_eval.modeling import checkpoint_sha256, load_state_dict
 from tests import layouts
@@ -27,20 +26,9 @@ PREFIXES = {"vit": "visual_encoder.", "ln_vision": "ln_vision.", "pooler": "pool
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    if not (PARITY / "config.json").is_file():
-        pytest.skip(f"{PARITY} is not present (reference material lives outside the repository)")
-    config = json.loads((PARITY / "config.json").read_text())
-    cards = tmp_path / "cards" / "models"
-    cards.mkdir(parents=True)
-    for name, key_map in (("parity", {}), ("parity_keymap", layouts.UNKNOWN_KEY_MAP)):
-        (cards / f"{name}.yaml").write_text(yaml.safe_dump(
-            {"name": name, "adapter": "infmllm", "prompt_style": "multitask",
-             "architecture": config, "options": {"tokenizer": "tiny"}, "key_map": key_map},
-            sort_keys=False))  # key_map rules apply in order: the first that matches
-    monkeypatch.setenv("INFMLLM_EVAL_CARD_PATH", str(tmp_path / "cards"))
     monkeypatch.chdir(tmp_path)
-    return {"tmp": tmp_path, "config": config,
-            "state": load_state_dict(PARITY / "original_format_checkpoint.pth")}
+    return layouts.parity_world(tmp_path, monkeypatch, {
+        "parity": {}, "parity_keymap": {"key_map": layouts.UNKNOWN_KEY_MAP}})
 
 
 def _make(layout: str, world: dict[str, Any]) -> list[str]:
