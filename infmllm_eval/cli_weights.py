@@ -35,10 +35,12 @@ def inspect(
         "compare with every InfMLLM card].", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """What a checkpoint holds, read from headers and the index only (no tensor data): files
-    and bytes, the layout found, tensors/parameters/dtypes per part, the sizes its shapes and
-    config.json state beside each model card's, which cards it fits, what is missing or left
-    over. Exits 2 when it cannot be loaded (with --model: by that card)."""
+    """What a checkpoint holds and which model cards it fits (headers only).
+
+    Reads the safetensors headers and the index, never tensor data: the files and their
+    bytes, the layout found, tensors, parameters and dtypes per part, a table of sizes (from
+    the tensor shapes, from config.json, and each card's), which cards fit, what is missing or
+    left over. Exits 2 when it cannot be loaded (with --model: by that card)."""
     from infmllm_eval.modeling.inspect import inspect_weights, render_text, unusable
 
     report = inspect_weights(path, vision_weights, tokenizer, model)
@@ -68,11 +70,15 @@ def convert(
         "--dtype", help="Cast to float32, bfloat16 or float16 \\[default: keep each tensor's "
         "dtype]; ln_vision stays as it is.", show_default=False)] = None,
     shard_size: Annotated[str, typer.Option(
-        "--shard-size", help="Largest shard, e.g. 2GB, 500MB.")] = "2GB",
+        "--shard-size", help="Largest shard, 1 MB to 1 TB: e.g. 2GB, 500MB, 4GiB (KB/MB/GB "
+        "are powers of 1000, KiB/MiB/GiB of 1024).")] = "2GB",
 ) -> None:
-    """Write SRC as one canonical folder DST: original key names in safetensors shards with an
-    index, config.json of the card's architecture, tokenizer.model. Loads of DST are direct
-    and its hash no longer depends on how the release was packed."""
+    """Write a checkpoint as one canonical folder.
+
+    DST gets the original key names in safetensors shards with an index, a config.json of the
+    card's architecture and the tokenizer.model: loads of DST are direct and its hash no
+    longer depends on how the release was packed. Written to a temporary sibling folder and
+    renamed when complete."""
     from infmllm_eval.catalog import resolve_model
     from infmllm_eval.modeling.convert import convert as run_convert
     from infmllm_eval.modeling.convert import parse_size

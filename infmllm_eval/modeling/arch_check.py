@@ -66,11 +66,18 @@ def read_config_values(path: Path) -> dict[str, Any]:
                                 "native InfMLLM (plain RoPE only)")
         if "rope_theta" in rope:
             raw = {**raw, "rope_theta": rope["rope_theta"]}
+    if rope is not None and not isinstance(rope, dict):
+        raise BadInputError(f"{path}: rope_scaling {shown(rope)} is not an object; plain RoPE "
+                            "(null) is supported")
     values: dict[str, Any] = {}
     for key, name in CONFIG_KEYS.items():
         value = raw.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            values[name] = value
+        if value is None:
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or \
+                not math.isfinite(value):
+            raise BadInputError(f"{path}: {key} is {shown(value)}, expected a number")
+        values[name] = value
     return values
 
 
@@ -137,6 +144,19 @@ def check_shapes(config: InfMLLMConfig, tensors: Mapping[str, Tensor], placement
     vocabulary …) are refused naming both values; a ViT trained at another image size is
     refused unless ``interpolate_pos``. Missing, unexpected or other mis-shaped tensors are
     returned for the caller's strictness to decide."""
+    for key in placement.mapping.values():
+        if not tensors[key].is_floating_point():
+            raise BadInputError(f"{source}: tensor {key} has dtype "
+                                f"{str(tensors[key].dtype).removeprefix('torch.')}; bool, "
+                                "integer and complex tensors are not weights (save the "
+                                "checkpoint in float32, float16 or bfloat16)")
+    pos = placement.mapping.get("visual_encoder.pos_embed")
+    if pos is not None:
+        shape = tuple(tensors[pos].shape)
+        cells = shape[1] - 1 if len(shape) == 3 else -1
+        if cells < 1 or round(cells ** 0.5) ** 2 != cells:
+            raise BadInputError(f"{source}: {pos} has shape {list(shape)}: not [1, 1 + g*g, "
+                                "width] (a CLS position and a square grid of patches)")
     sizes = derived_sizes(tensors, placement)
     wrong = [f"{name} {value} in the checkpoint vs {CARD_SIZES[name](config)} in the card"
              for name, value in sizes.items()

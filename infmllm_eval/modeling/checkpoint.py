@@ -98,6 +98,8 @@ def checkpoint_sha256(path: str | Path) -> str:
 
 
 def _plan(path: str | Path) -> _Plan:
+    if not str(path).strip():
+        raise BadInputError("checkpoint path is empty")
     try:
         return _plan_files(Path(path).expanduser())
     except OSError as exc:  # a name too long, a permission denied ...
@@ -283,10 +285,12 @@ class _Hasher(threading.Thread):
     def run(self) -> None:
         self._ran = True
         try:
-            key = hash_cache.stat_key(self.plan.files)
-        except OSError as exc:
+            self._hash()
+        except Exception as exc:  # kept for result(): a thread's exception is lost
             self._error = exc
-            return
+
+    def _hash(self) -> None:
+        key = hash_cache.stat_key(self.plan.files)
         cached = hash_cache.lookup(key)
         if cached is not None:
             self._digest, self._size = cached
@@ -298,19 +302,15 @@ class _Hasher(threading.Thread):
     def _compute(self) -> None:
         digest = hashlib.sha256()
         framed = self.plan.weight_map is not None
-        try:
-            for file in self.plan.files:
-                if framed:
-                    rel = file.relative_to(self.plan.root).as_posix()
-                    digest.update(f"{rel}\0{file.stat().st_size}\0".encode())
-                for chunk in _chunks(file):
-                    if self._stop_flag.is_set():
-                        return
-                    digest.update(chunk)
-                    self._size += len(chunk)
-        except OSError as exc:
-            self._error = exc
-            return
+        for file in self.plan.files:
+            if framed:
+                rel = file.relative_to(self.plan.root).as_posix()
+                digest.update(f"{rel}\0{file.stat().st_size}\0".encode())
+            for chunk in _chunks(file):
+                if self._stop_flag.is_set():
+                    return
+                digest.update(chunk)
+                self._size += len(chunk)
         self._digest = digest.hexdigest()
 
     def cancel(self) -> None:
@@ -323,9 +323,11 @@ class _Hasher(threading.Thread):
             self.join()
         elif not self._ran:  # not started: hash now, in this thread
             self.run()
-        if self._error is not None:
+        if isinstance(self._error, OSError):
             raise BadInputError(f"checkpoint {self.plan.files[0]}: cannot be read while "
                                 f"hashing: {_first_line(self._error)}")
+        if self._error is not None:
+            raise RuntimeError(f"hashing {self.plan.files[0]} failed") from self._error
         return self._digest, self._size
 
 

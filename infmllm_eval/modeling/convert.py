@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,11 @@ INDEX = "model.safetensors.index.json"
 def parse_size(text: str) -> int:
     """'2GB', '500MB', '1.5G', '123456' → bytes."""
     units = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9,
-             "GB": 10**9}
-    number = text.strip().upper().rstrip("B") or "0"
-    unit = "".join(c for c in text.strip().upper() if c.isalpha())
+             "GB": 10**9, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30}
+    upper = text.strip().upper()
+    unit = "".join(c for c in upper if c.isalpha())
     try:
-        value = float(number.rstrip("KMG")) * units[unit]
+        value = float(upper[:len(upper) - len(unit)].strip()) * units[unit]
     except (ValueError, KeyError):
         raise BadInputError(f"--shard-size {shown(text)}: expected a size such as 2GB or "
                             "500MB") from None
@@ -68,9 +69,9 @@ def convert(src: str, dst: Path, card: ModelCard, vision_weights: str | None = N
     target = DTYPES[dtype] if dtype else None
     shards = _plan_shards(order, ws.tensors, ws.placement.mapping, target, shard_bytes)
     tmp = dst.with_name(f".{dst.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    _remove_stale_partials(dst)
     try:
+        tmp.mkdir(parents=True)
         weight_map = _write_shards(tmp, shards, ws.tensors, ws.placement.mapping, target,
                                    progress)
         total = sum((tmp / name).stat().st_size for name in set(weight_map.values()))
@@ -85,12 +86,34 @@ def convert(src: str, dst: Path, card: ModelCard, vision_weights: str | None = N
         if dst.exists():
             dst.rmdir()
         tmp.rename(dst)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise BadInputError(f"cannot write {dst}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"output": str(dst), "files": sorted(p.name for p in dst.iterdir()),
             "tensors": len(order), "bytes": total, "source_layout": ws.placement.layout,
             "sha256": checkpoint_sha256(dst)}
+
+
+def _remove_stale_partials(dst: Path) -> None:
+    """Remove the temporary folders of conversions to ``dst`` whose process is gone (a
+    conversion killed with SIGKILL cannot clean up after itself)."""
+    try:
+        siblings = list(dst.parent.glob(f".{glob_escape(dst.name)}.partial-*"))
+    except OSError:
+        return
+    for folder in siblings:
+        pid = folder.name.rpartition("-")[2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass
 
 
 def _plan_shards(order: list[str], tensors: dict[str, torch.Tensor], mapping: dict[str, str],

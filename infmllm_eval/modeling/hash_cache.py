@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 from pathlib import Path
 
 from infmllm_eval.errors import BadInputError
@@ -43,11 +44,21 @@ def stat_key(files: list[Path]) -> str:
     return json.dumps(parts, separators=(",", ":"))
 
 
-def _read(path: Path) -> dict[str, list[object]]:
+def _regular(path: Path) -> bool:
+    """True when ``path`` is a regular file (not a device, a FIFO, a folder)."""
     try:
-        if path.stat().st_size > MAX_BYTES:
-            return {}
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def _read(path: Path) -> dict[str, list[object]]:
+    if not _regular(path):
+        return {}
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_BYTES else {}
     except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -66,7 +77,7 @@ def lookup(key: str) -> tuple[str, int] | None:
 def store(key: str, digest: str, size: int) -> None:
     """Record a hash (the oldest entries are dropped beyond MAX_ENTRIES)."""
     path = cache_file()
-    if path is None:
+    if path is None or (path.exists() and not _regular(path)):  # never replace a device
         return
     data = _read(path)
     data.pop(key, None)

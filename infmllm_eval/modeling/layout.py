@@ -21,7 +21,10 @@ for a layout this detection cannot place.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from torch import Tensor
@@ -37,6 +40,7 @@ PARTS = {"vit": "the EVA ViT", "ln_vision": "ln_vision", "pooler": "the pool ada
 CANONICAL_ROOTS = {"vit": "visual_encoder.", "ln_vision": "ln_vision.", "pooler": "pooler.mlp.",
                    "llm": "lm_model.model."}
 MAX_KEY_MAP_RULES = 256
+KEY_MAP_SECONDS = 5.0
 
 
 @dataclass
@@ -54,7 +58,7 @@ class Placement:
     @property
     def layout(self) -> str:
         """A name for what was found: original, llava, or custom (with where the parts are)."""
-        if len(self.roots) < len(PARTS):
+        if any(part not in self.roots for part in (*PARTS, "lm_head")):
             return "unknown"
         suffix = " + key_map" if self.renamed else ""
         vit, llm, head = self.roots["vit"], self.roots["llm"], self.roots["lm_head"]
@@ -113,7 +117,40 @@ def compile_key_map(rules: Mapping[str, str | None], source: str) -> list[
 
 def apply_key_map(keys: list[str], rules: list[tuple[re.Pattern[str], str | None]],
                   source: str) -> tuple[dict[str, str], list[str], int]:
-    """new name → checkpoint key, the dropped keys, and how many keys a rule renamed."""
+    """new name → checkpoint key, the dropped keys, and how many keys a rule renamed. A rule
+    set that takes longer than KEY_MAP_SECONDS (a pattern that backtracks catastrophically,
+    such as ``(.|.)*Z``) is stopped with an error when this runs in the main thread."""
+    if not rules:
+        return dict(zip(keys, keys, strict=True)), [], 0
+    with _deadline(KEY_MAP_SECONDS, f"{source}: key_map took more than {KEY_MAP_SECONDS} s on "
+                   f"{len(keys)} keys: a pattern backtracks catastrophically (nested "
+                   "quantifiers such as (a|a)* or (.*)*); simplify it"):
+        return _apply(keys, rules, source)
+
+
+@contextmanager
+def _deadline(seconds: float, message: str) -> Iterator[None]:
+    """Raise BadInputError(message) in the main thread after ``seconds`` (SIGALRM; the regex
+    engine checks for signals). Elsewhere, or without SIGALRM, no limit."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not \
+            threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise BadInputError(message)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _apply(keys: list[str], rules: list[tuple[re.Pattern[str], str | None]],
+           source: str) -> tuple[dict[str, str], list[str], int]:
     names: dict[str, str] = {}
     dropped: list[str] = []
     renamed = 0
@@ -177,7 +214,9 @@ def place(tensors: Mapping[str, Tensor],
         claim("lm_model.lm_head.weight", heads[0])
     else:
         out.problems.append("lm_head.weight (the LLM output layer) " + (
-            f"found more than once: {few(heads)}" if heads else "not found"))
+            f"found more than once: {few(heads)}" if heads else
+            "not found (tied input and output embeddings are not InfMLLM's LLaMA: Vicuna keeps "
+            "a separate lm_head)"))
     if vit is None or llm is None:
         out.unplaced = sorted(names[n] for n in left)
         return out

@@ -26,18 +26,13 @@ POS_EMBED = "visual_encoder.pos_embed"
 def build_lean(config: InfMLLMConfig, tensors: Mapping[str, Tensor], placement: Placement,
                device: torch.device, dtype: torch.dtype, attn_implementation: str = "sdpa",
                source: str = "checkpoint") -> InfMLLM:
-    """The model with every tensor of ``placement`` loaded (the caller checked the shapes,
-    see arch_check.check_shapes); a pos_embed for another grid is resized bicubically."""
+    """The model with every tensor of ``placement`` loaded (the caller checked shapes and
+    dtypes: arch_check.check_shapes); a pos_embed for another grid is resized bicubically."""
     with torch.device("meta"):
         model = InfMLLM(config, attn_implementation=attn_implementation)
     state: dict[str, Tensor] = {}
     for canonical, key in placement.mapping.items():
         value = tensors[key]
-        if not value.is_floating_point():
-            raise BadInputError(f"{source}: tensor {key} has dtype "
-                                f"{str(value.dtype).removeprefix('torch.')}; bool, integer and "
-                                "complex tensors are not weights (save the checkpoint in "
-                                "float32, float16 or bfloat16)")
         target = torch.float32 if canonical.startswith(FP32_PREFIXES) else dtype
         if canonical == POS_EMBED and value.shape[1] != config.grid_size ** 2 + 1:
             try:
