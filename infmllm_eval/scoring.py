@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Collection, Mapping
 from operator import attrgetter, itemgetter
 from pathlib import Path
@@ -15,7 +16,7 @@ from infmllm_eval.metrics.bootstrap import bootstrap_mean_ci
 from infmllm_eval.predictions import Predictions
 from infmllm_eval.registry import PluginError
 from infmllm_eval.taskspec import TaskSpec
-from infmllm_eval.types import Sample
+from infmllm_eval.types import Sample, Samples
 
 # the files a task's ground truth comes from, in the order a message names them
 _TRUTH_KEYS = ("annotations", "tsv", "questions", "refs", "instances", "root")
@@ -60,6 +61,12 @@ def check_ids(spec: TaskSpec, samples: list[Sample], preds: Predictions) -> list
     check_samples(spec, samples)
     keys = sample_keys(samples)
     unknown = preds.text.keys() - set(keys)
+    if unknown and isinstance(samples, Samples) and unknown & samples.outside:
+        ignored = unknown & samples.outside
+        unknown -= ignored
+        print(f"note: {preds.path}: {len(ignored):,} prediction(s) for items of the benchmark "
+              f"that task {spec.name} does not score ({samples.outside_what}) ignored",
+              file=sys.stderr)
     if unknown:
         first = next(k for k in preds.text if k in unknown)
         raise BadInputError(

@@ -64,8 +64,16 @@ def test_loader_errors_name_the_question(tmp_path: Path, change: dict[str, Any],
 
 
 def test_loader_refuses_duplicates_and_empty_selection(tmp_path: Path) -> None:
-    with pytest.raises(BadInputError, match="duplicate question_id '101669'"):
+    with pytest.raises(BadInputError, match=r"SEED-Bench\.json: questions\[1\]: question_id "
+                                            r"'101669' is also the id of questions\[0\]"):
         load_seedbench(write(tmp_path, [SEED_QUESTIONS[0], SEED_QUESTIONS[0]]), {})
+    as_int = {**SEED_QUESTIONS[1], "question_id": 101669}  # one id to a predictions file
+    with pytest.raises(BadInputError, match=r"questions\[2\]: question_id 101669 is also the "
+                                            r"id of questions\[0\]"):
+        load_seedbench(write(tmp_path, [SEED_QUESTIONS[0], SEED_QUESTIONS[4], as_int]), {})
+    video_twice = [SEED_QUESTIONS[0], SEED_QUESTIONS[4], SEED_QUESTIONS[4]]
+    with pytest.raises(BadInputError, match=r"questions\[2\]: question_id 'v1'"):
+        load_seedbench(write(tmp_path, video_twice), {})  # also among other dimensions
     with pytest.raises(BadInputError, match="holds no questions of dimensions '1-9'"):
         load_seedbench(write(tmp_path, [seed_question("v", 11, "A", "v.mp4", "video")]), {})
     with pytest.raises(BadInputError, match="dimensions 'x': expected N or N-M"):
@@ -87,3 +95,24 @@ def test_score_reads_the_official_upload_file(tmp_path: Path) -> None:
     assert m["accuracy_text_understanding"] == 0.0
     assert result.entry["breakdown"]["category"]["Scene Understanding"] == 50.0
     assert result.entry["n_missing"] == 1
+
+
+def test_score_ignores_the_video_questions_of_a_full_result_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """LLaVA's SEED upload file answers every question of SEED-Bench.json, video ones
+    (dimensions 10-12) too: those ids are ignored with a note; an id in no file is refused."""
+    make_seed(tmp_path)
+    upload = tmp_path / "answers_upload.jsonl"
+    rows = (("101669", "A"), ("101670", "B"), ("201", "C"), ("901", "D"), ("v1", "A"))
+    upload.write_text("".join(json.dumps({"question_id": q, "prediction": p}) + "\n"
+                              for q, p in rows))
+    result = infmllm_eval.score("seedbench_img", upload, data_root=tmp_path)
+    assert result.metrics["accuracy"] == 100.0 and result.entry["n_missing"] == 0
+    err = capsys.readouterr().err
+    assert "1 prediction(s) for items of the benchmark that task seedbench_img does not " \
+           "score" in err and "video questions of dimensions 10-12" in err
+    upload.write_text(upload.read_text() + json.dumps({"question_id": "nowhere",
+                                                       "prediction": "A"}) + "\n")
+    with pytest.raises(BadInputError, match="1 id\\(s\\) are not in task seedbench_img "
+                                            "\\(first: 'nowhere' at line 6\\)"):
+        infmllm_eval.score("seedbench_img", upload, data_root=tmp_path)
