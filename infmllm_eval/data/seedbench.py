@@ -71,7 +71,9 @@ def load_seedbench(files: dict[str, Path], args: dict[str, Scalar]) -> list[Samp
     names = _names(doc, path)
     image_of = image_paths(files.get("images"), str(args.get("image_pattern", "{data_id}")),
                            path)
-    samples, outside, first = [], set(), {}
+    samples: list[Sample] = []
+    outside: set[str] = set()
+    first: dict[str, int] = {}
     for i, rec in enumerate(questions):
         where = f"{path}: questions[{i}]"
         type_id = field(rec, "question_type_id", int, where)
