@@ -4,6 +4,7 @@ the official problems.json/pid_splits.json, and evaluate_acc.py's breakdowns."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import infmllm_eval
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.families.multiple_choice import EXTRACTORS
 from infmllm_eval.metrics.choice_rules import extract_llava_sqa
+from tests.conftest import CliResult
 from tests.paper_fixtures import SQA_PROBLEMS, make_scienceqa
 
 FOUR = [("A", "w"), ("B", "x"), ("C", "y"), ("D", "z")]
@@ -139,3 +141,18 @@ def test_unresolved_answers_are_wrong_and_counted(tmp_path: Path) -> None:
                                 data_root=tmp_path)
     assert result.metrics["accuracy"] == pytest.approx(100 / 3)  # only problem 2
     assert result.entry["parse_failures"] == 2
+
+
+def test_data_check_names_a_missing_image_by_its_folder(
+        cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """Every ScienceQA image is image.png: the row names it under the images folder."""
+    folder = make_scienceqa(tmp_path)
+    (folder / "images" / "test" / "2" / "image.png").unlink()
+    res = cli("data", "check", "--tasks", "scienceqa_img_test", "--data-root", str(tmp_path))
+    assert res.code == 2
+    assert ("1 image file(s) missing or not regular files (2 of 3 present): test/2/image.png"
+            in " ".join(res.out.split()))
+    res = cli("data", "check", "--tasks", "scienceqa_img_test", "--data-root", str(tmp_path),
+              "--json")
+    assert json.loads(res.out)[0]["missing_images"] == [
+        str(folder / "images" / "test" / "2" / "image.png")]  # --json: full paths
