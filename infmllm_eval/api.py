@@ -143,5 +143,6 @@ def score(
         preds = read_prediction_source(Path(predictions), spec.family)
     samples = load_samples(spec, images=False)
     missing = check_ids(spec, samples, preds)
-    entry = score_task(spec, samples, preds.text, missing=missing, partial=allow_partial)
+    entry = score_task(spec, samples, preds.text, missing=missing, partial=allow_partial,
+                       failed=preds.failed)
     return _result(task, entry)

@@ -121,7 +121,10 @@ def _score_file(task: str, predictions: Path, data_root: Path, files: Sequence[s
     texts = preds.text
     if card.submission_only:
         return submission_entry(spec, samples, texts, target, str(target), missing), target
-    entry = score_task(spec, samples, texts, missing=missing, partial=allow_partial)
+    entry = score_task(spec, samples, texts, missing=missing, partial=allow_partial,
+                       failed=preds.failed)
+    if preds.failed:  # a run's journal: its failed samples, as the run recorded them
+        entry["failed"] = {"count": len(preds.failed), "errors": preds.failed}
     if sub is not None:
         entry["submission_file"] = str(sub)
     write_json(target, {"task": task, "predictions": str(predictions), **entry})

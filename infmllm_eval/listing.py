@@ -105,6 +105,13 @@ def plugin_rows() -> list[dict[str, str]]:
 SHOW_MISSING = 5
 
 
+def _under(path: str, folder: Path) -> str:
+    """An image's path relative to the images folder (ScienceQA names every image
+    image.png: ``test/2/image.png`` says which), else as it is."""
+    relative = os.path.relpath(path, folder)
+    return path if relative.startswith("..") else relative
+
+
 def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str], images: bool,
                ) -> tuple[list[dict[str, str]], list[dict[str, Any]], bool]:
     """Rows for `data check` (literal text), the same as records for `--json` and whether
@@ -140,7 +147,8 @@ def check_data(data_root: Path, tasks: Sequence[str], files: Sequence[str], imag
                     # (too long), a folder, a FIFO or a device - what a run would refuse too
                     lost = sorted(p for p in image_files if not os.path.isfile(p))
                     if lost:
-                        first = ", ".join(os.path.basename(p) for p in lost[:SHOW_MISSING])
+                        first = ", ".join(_under(p, spec.files["images"])
+                                          for p in lost[:SHOW_MISSING])
                         more = ", ..." if len(lost) > SHOW_MISSING else ""
                         missing += (f"\n{len(lost):,} image file(s) missing or not regular "
                                     f"files ({len(image_files) - len(lost):,} of "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,9 @@ class Predictions:
     path: Path
     text: dict[str, str]
     unit: str  # "line" (JSONL), "item" (JSON list) or "folder" (a family's official layout)
+    #: key -> error of the samples whose input failed (a run's journal marks them with an
+    #: ``error`` field): scored wrong whatever their placeholder text
+    failed: dict[str, str] = field(default_factory=dict)
 
     def position(self, key: str) -> str:
         """Where ``key`` was found, e.g. 'line 12' (computed on demand: only errors need it)."""
@@ -142,12 +145,28 @@ def _explain(path: Path, unit: str, records: list[tuple[int, Any]]) -> None:
 
 
 def read_predictions(path: Path) -> Predictions:
-    """Parse a predictions file; ids and texts are type-checked, duplicates refused.
-
-    The common case (a valid file) is decoded in one call; any problem is re-read line by
-    line to name the exact line or item.
-    """
+    """Parse a predictions file; ids and texts are type-checked, duplicates refused; the
+    samples a run recorded as failed (an ``error`` field) are listed in ``failed``."""
     data = read_bytes(path, "predictions file").removeprefix(b"\xef\xbb\xbf")
+    found = _read_predictions(path, data)
+    if b'"error"' not in data:
+        return found
+    records = (enumerate(decode_json(data, path))
+               if found.unit == "item" else iter_jsonl(path, "predictions file"))
+    failed = {}
+    for _, rec in records:
+        error = rec.get("error") if isinstance(rec, dict) else None
+        got_id = _pick(rec, ID_KEYS) if isinstance(error, str) else None
+        key = _key(got_id[1]) if got_id is not None else None
+        if key is not None and isinstance(error, str):
+            failed[key] = error
+    return replace(found, failed=failed)
+
+
+def _read_predictions(path: Path, data: bytes) -> Predictions:
+    """``read_predictions`` without the failed samples. The common case (a valid file) is
+    decoded in one call; any problem is re-read line by line to name the exact line or
+    item."""
     is_list = data.lstrip(b" \t\r\n").startswith(b"[")
     if b'"logprobs"' in data:  # likelihood inference: per-option scores (infmllm_eval.likelihood)
         if is_list:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Collection, Mapping
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from infmllm_eval.metrics.bootstrap import bootstrap_mean_ci
 from infmllm_eval.predictions import Predictions
 from infmllm_eval.registry import PluginError
 from infmllm_eval.taskspec import TaskSpec
-from infmllm_eval.types import Sample
+from infmllm_eval.types import Sample, Samples
 
 # the files a task's ground truth comes from, in the order a message names them
 _TRUTH_KEYS = ("annotations", "tsv", "questions", "refs", "instances", "root")
@@ -60,6 +61,12 @@ def check_ids(spec: TaskSpec, samples: list[Sample], preds: Predictions) -> list
     check_samples(spec, samples)
     keys = sample_keys(samples)
     unknown = preds.text.keys() - set(keys)
+    if unknown and isinstance(samples, Samples) and unknown & samples.outside:
+        ignored = unknown & samples.outside
+        unknown -= ignored
+        print(f"note: {preds.path}: {len(ignored):,} prediction(s) for items of the benchmark "
+              f"that task {spec.name} does not score ({samples.outside_what}) ignored",
+              file=sys.stderr)
     if unknown:
         first = next(k for k in preds.text if k in unknown)
         raise BadInputError(
@@ -101,16 +108,29 @@ def _check_result(spec: TaskSpec, result: object, count: int) -> None:
         raise PluginError(f"{where}: a per-sample score is not a finite number")
 
 
+def without_failed(predictions: Mapping[str, str | None],
+                   failed: Collection[str]) -> Mapping[str, str | None]:
+    """``predictions`` with each failed sample's (its input failed under ``--on-image-error
+    skip``: journaled as '' with an ``error``) set to None, the prediction every family scores
+    wrong, so no answer rule reads the placeholder '' (POPE's would call it "yes")."""
+    if not failed:
+        return predictions
+    return {**predictions, **dict.fromkeys((k for k in failed if k in predictions), None)}
+
+
 def score_task(
     spec: TaskSpec, samples: list[Sample], predictions: Mapping[str, str | None],
     *, missing: list[str], partial: bool = False, per_sample: bool = True,
+    failed: Collection[str] = (),
 ) -> dict[str, Any]:
     """Metrics of one task, with the variant, counts, the missing ids and a bootstrap CI.
 
     With ``partial`` only the samples that have a prediction are scored and the result is
-    labelled partial; otherwise missing predictions count as wrong.
+    labelled partial; otherwise missing predictions count as wrong. ``failed`` samples (their
+    input failed) are scored wrong in every case (see ``without_failed``).
     """
     check_samples(spec, samples)
+    predictions = without_failed(predictions, failed)
     missing_set = set(missing)
     scored_samples = [s for s in samples if s.key not in missing_set] if partial else samples
     if not scored_samples:

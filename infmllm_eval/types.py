@@ -29,6 +29,19 @@ class Sample(NamedTuple):
         return str(self.id)
 
 
+class Samples(list[Sample]):
+    """A loader's samples, plus the ids of the benchmark file's items that are not this task's
+    (``outside``, described by ``outside_what``: SEED-Bench's video questions for the image
+    task). ``score`` ignores predictions for those ids with a note instead of refusing the
+    benchmark's own result files; an id in no file is still refused."""
+
+    def __init__(self, samples: list[Sample], outside: set[str] | frozenset[str] = frozenset(),
+                 outside_what: str = "") -> None:
+        super().__init__(samples)
+        self.outside = frozenset(outside)
+        self.outside_what = outside_what
+
+
 @dataclass(frozen=True)
 class GenerationConfig:
     """Decoding settings of a request; requests are batched only with equal configs."""

@@ -84,7 +84,7 @@ def test_golden_prompts(tmp_path: Path) -> None:
         GOLDEN.write_text(json.dumps(current, indent=1, ensure_ascii=False) + "\n")
     assert current == json.loads(GOLDEN.read_text())
     chat = current["scienceqa_img_test/chat"]["after"]
-    assert chat == ("\nLook closely.\nWhich is a mammal?\nA. cat\nB. trout\nAnswer with the "
-                    "option's letter from the given choices directly. ASSISTANT:")
+    assert chat == ("\nContext: Look closely.\nWhich is a mammal?\nA. cat\nB. trout\nAnswer "
+                    "with the option's letter from the given choices directly. ASSISTANT:")
     assert current["ocrvqa_test/multitask"]["after"] == (
         "Question:who wrote this book? Short answer:")

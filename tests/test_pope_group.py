@@ -59,6 +59,21 @@ def test_no_group_figure_without_every_split_in_full() -> None:
     assert "pope.mean_f1" not in [c.key for c in build_leaderboard([cut]).columns]
 
 
+def test_no_group_figure_for_a_limit_run() -> None:
+    """`run --limit 3`: each split scored on 3 of its 3,000 questions (n=9 of 9,000) - a
+    mean over that cut is not POPE's figure; the splits' own cells stay, marked as subsets."""
+    cut = {f"pope_{s}": entry(80.0, n=3) for s in SPLITS}
+    for config in ({"limit": 3}, {}):  # also without the run's record of the limit
+        table = build_leaderboard([RunResult("r", Path("r"), "m", cut, config=config)])
+        keys = [c.key for c in table.columns]
+        assert "pope.mean_f1" not in keys
+        cell = table.rows[0].cells[keys.index("pope_random.f1")]
+        assert cell.value == 80.0 and cell.subset and cell.coverage() == "n=3 of 3,000"
+    limited = RunResult("r", Path("r"), "m", {f"pope_{s}": entry(80.0) for s in SPLITS},
+                        config={"limit": 5000})  # a limit above every split's size cuts none
+    assert "pope.mean_f1" in [c.key for c in build_leaderboard([limited]).columns]
+
+
 def test_cards_declare_one_group_mean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert {task_cards()[f"pope_{s}"].group_mean for s in SPLITS} == {"f1"}
     card = Path(task_cards()["pope_random"].path).read_text()

@@ -4,6 +4,7 @@ the official problems.json/pid_splits.json, and evaluate_acc.py's breakdowns."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import infmllm_eval
 from infmllm_eval.errors import BadInputError
 from infmllm_eval.families.multiple_choice import EXTRACTORS
 from infmllm_eval.metrics.choice_rules import extract_llava_sqa
+from tests.conftest import CliResult
 from tests.paper_fixtures import SQA_PROBLEMS, make_scienceqa
 
 FOUR = [("A", "w"), ("B", "x"), ("C", "y"), ("D", "z")]
@@ -51,8 +53,10 @@ def test_loader_keeps_the_test_problems_with_an_image(tmp_path: Path) -> None:
     assert [s.id for s in samples] == ["1", "2", "4"]  # 3 has no image, 5 is train
     first = samples[0]
     assert first.image == str(folder / "images" / "test" / "1" / "image.png")
-    assert first.fields == {"question": "Which is a mammal?", "hint": "Look closely.",
+    # LLaVA-1.5's CQM-A prompt: a non-empty hint reads "Context: <hint>"
+    assert first.fields == {"question": "Which is a mammal?", "hint": "Context: Look closely.",
                             "options": [("A", "cat"), ("B", "trout")]}
+    assert samples[1].fields["hint"] == ""  # an empty hint adds nothing
     assert first.targets == "A"
     assert first.meta["facets"] == ("natural", "has_text", "has_image", "grade_1_6")
     assert samples[1].meta["facets"] == ("social", "has_image", "grade_7_12")
@@ -72,6 +76,10 @@ def _write(tmp_path: Path, problems: dict[str, object], test: list[str]) -> dict
     ({"choices": ["a", "b", "c", "d", "e", "f"]}, "field 'choices' must be 2 to 5 strings"),
     ({"answer": "A"}, "problem '1': field 'answer' must be int"),
     ({"question": None}, "field 'question' must be str"),
+    ({"subject": "astrology"}, "problem '1': subject 'astrology' is not one of ScienceQA's "
+                               r"\(natural science, social science, language science\)"),
+    ({"grade": "grade13"}, "problem '1': grade 'grade13' is not one of ScienceQA's"),
+    ({"grade": 3}, "problem '1': field 'grade' must be str"),
 ])
 def test_loader_errors_name_file_and_problem(tmp_path: Path, change: dict[str, object],
                                              message: str) -> None:
@@ -80,6 +88,18 @@ def test_loader_errors_name_file_and_problem(tmp_path: Path, change: dict[str, o
     problems = {"1": {**SQA_PROBLEMS["1"], **change}}
     with pytest.raises(BadInputError, match=message):
         load_scienceqa(_write(tmp_path, problems, ["1"]), {})
+
+
+@pytest.mark.parametrize("problem", [["not", "an", "object"], "text", None, 7])
+def test_a_problem_that_is_not_an_object_is_refused(tmp_path: Path, problem: object) -> None:
+    """Never skipped silently (before, with_image dropped it as a problem without image)."""
+    from infmllm_eval.data.scienceqa import load_scienceqa
+
+    files = _write(tmp_path, {"1": SQA_PROBLEMS["1"], "2": problem}, ["1", "2"])
+    for with_image in (True, False):
+        with pytest.raises(BadInputError, match=r"p\.json: problem '2': expected an object, "
+                                                f"got {type(problem).__name__}$"):
+            load_scienceqa(files, {"with_image": with_image})
 
 
 def test_loader_errors_on_splits(tmp_path: Path) -> None:
@@ -121,3 +141,18 @@ def test_unresolved_answers_are_wrong_and_counted(tmp_path: Path) -> None:
                                 data_root=tmp_path)
     assert result.metrics["accuracy"] == pytest.approx(100 / 3)  # only problem 2
     assert result.entry["parse_failures"] == 2
+
+
+def test_data_check_names_a_missing_image_by_its_folder(
+        cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """Every ScienceQA image is image.png: the row names it under the images folder."""
+    folder = make_scienceqa(tmp_path)
+    (folder / "images" / "test" / "2" / "image.png").unlink()
+    res = cli("data", "check", "--tasks", "scienceqa_img_test", "--data-root", str(tmp_path))
+    assert res.code == 2
+    assert ("1 image file(s) missing or not regular files (2 of 3 present): test/2/image.png"
+            in " ".join(res.out.split()))
+    res = cli("data", "check", "--tasks", "scienceqa_img_test", "--data-root", str(tmp_path),
+              "--json")
+    assert json.loads(res.out)[0]["missing_images"] == [
+        str(folder / "images" / "test" / "2" / "image.png")]  # --json: full paths

@@ -6,7 +6,9 @@ Loader arguments: ``split`` (default test) and ``with_image`` (default true: onl
 problems that have an image, the IMG subset MLLM papers report; 2,017 of test's 4,241).
 Each sample carries the facets of ScienceQA's ``tools/evaluate_acc.py``: subject (natural,
 social, language), context (has_text = a non-empty hint, has_image, no_context) and grade
-band (grade_1_6, grade_7_12).
+band (grade_1_6, grade_7_12); a subject or grade outside those is refused (it would fall
+out of the breakdown). The prompt's hint is LLaVA-1.5's (its CQM-A prompts, also lmms-eval's
+``sqa_doc_to_text``): ``Context: <hint>`` when the hint is non-empty, else nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ SUBJECTS = {"natural science": "natural", "social science": "social",
             "language science": "language"}
 GRADES_1_6 = frozenset(f"grade{n}" for n in range(1, 7))
 GRADES_7_12 = frozenset(f"grade{n}" for n in range(7, 13))
+CONTEXT = "Context: "  # how LLaVA-1.5's ScienceQA prompt introduces a non-empty hint
 
 
 def facets(problem: dict[str, Any]) -> tuple[str, ...]:
@@ -71,13 +74,19 @@ def _sample(pid: str, problem: Any, where: str, image_of: Any, split: str) -> Sa
     if not isinstance(hint, str) or not (image is None or isinstance(image, str)):
         raise BadInputError(f"{where}: field 'hint' must be a string and 'image' a file "
                             "name or null")
-    for key in ("subject", "grade"):
-        field(problem, key, str, where)
+    subject, grade = field(problem, "subject", str, where), field(problem, "grade", str, where)
+    if subject not in SUBJECTS:
+        raise BadInputError(f"{where}: subject {shown(subject)} is not one of ScienceQA's "
+                            f"({', '.join(SUBJECTS)})")
+    if grade not in GRADES_1_6 | GRADES_7_12:
+        raise BadInputError(f"{where}: grade {shown(grade)} is not one of ScienceQA's "
+                            "(grade1 ... grade12)")
     options = [(LETTERS[i], text) for i, text in enumerate(choices)]
     meta = {"subject": problem["subject"], "grade": problem["grade"],
             "category": problem.get("topic") or "", "facets": facets(problem)}
     return Sample(pid, image_of(split=split, pid=pid, image=image) if image else None,
-                  {"question": question, "hint": hint, "options": options},
+                  {"question": question, "hint": f"{CONTEXT}{hint}" if hint else "",
+                   "options": options},
                   LETTERS[answer], meta)
 
 
@@ -96,10 +105,12 @@ def load_scienceqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Samp
         if pid not in problems:
             raise BadInputError(f"{files['pid_splits']}: problem {shown(pid)} of split "
                                 f"{shown(split)} is not in {path}")
-        problem = problems[pid]
-        if with_image and not (isinstance(problem, dict) and problem.get("image")):
+        problem, where = problems[pid], f"{path}: problem {shown(pid)}"
+        if not isinstance(problem, dict):
+            raise BadInputError(f"{where}: expected an object, got {type(problem).__name__}")
+        if with_image and not problem.get("image"):
             continue
-        samples.append(_sample(pid, problem, f"{path}: problem {shown(pid)}", image_of, split))
+        samples.append(_sample(pid, problem, where, image_of, split))
     if not samples:
         raise BadInputError(f"{path}: split {shown(split)} holds no problems"
                             + (" with an image" if with_image else ""))

@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from infmllm_eval.data.common import check_unique, field, image_paths, top_list
+from infmllm_eval.data.common import field, image_paths, top_list
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import read_json
-from infmllm_eval.types import Sample, Scalar
+from infmllm_eval.types import Sample, Samples, Scalar
 
 #: the evaluation dimensions as the SEED-Bench paper (arXiv 2307.16125, Table 1) names them
 DIMENSIONS = {1: "Scene Understanding", 2: "Instance Identity", 3: "Instance Attributes",
@@ -71,11 +71,19 @@ def load_seedbench(files: dict[str, Path], args: dict[str, Scalar]) -> list[Samp
     names = _names(doc, path)
     image_of = image_paths(files.get("images"), str(args.get("image_pattern", "{data_id}")),
                            path)
-    samples = []
+    samples: list[Sample] = []
+    outside: set[str] = set()
+    first: dict[str, int] = {}
     for i, rec in enumerate(questions):
         where = f"{path}: questions[{i}]"
         type_id = field(rec, "question_type_id", int, where)
+        qid = field(rec, "question_id", (str, int), where)
+        if str(qid) in first:  # 101669 and "101669" are one id to a predictions file
+            raise BadInputError(f"{where}: question_id {shown(qid)} is also the id of "
+                                f"questions[{first[str(qid)]}]; ids must be distinct")
+        first[str(qid)] = i
         if type_id not in wanted:
+            outside.add(str(qid))
             continue
         if field(rec, "data_type", str, where) != "image":
             raise BadInputError(f"{where}: dimension {type_id} question with data_type "
@@ -84,5 +92,5 @@ def load_seedbench(files: dict[str, Path], args: dict[str, Scalar]) -> list[Samp
     if not samples:
         raise BadInputError(f"{path}: holds no questions of dimensions "
                             f"{shown(args.get('dimensions', '1-9'))}")
-    check_unique([s.id for s in samples], path, "question_id")
-    return samples
+    return Samples(samples, outside, "SEED-Bench questions of other dimensions, e.g. the "
+                   "video questions of dimensions 10-12")

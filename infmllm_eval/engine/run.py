@@ -171,7 +171,7 @@ def score_run_task(spec: TaskSpec, samples: list[Sample], journal: Journal,
     if spec.card.submission_only:
         return submission_entry(spec, samples, preds, path, str(path.relative_to(run_dir)),
                                 missing)
-    entry = score_task(spec, samples, preds, missing=missing)
+    entry = score_task(spec, samples, preds, missing=missing, failed=journal.failed)
     entry["failed"] = {"count": len(journal.failed), "errors": dict(journal.failed)}
     if spec.family.always_submit:  # e.g. MMBench: the official submission file too
         write_submission(spec, samples, preds, path)

@@ -4,7 +4,8 @@ A card's ``group_mean: <metric>`` says that the group's figure is the unweighted
 metric over the group's tasks (POPE: the mean F1 of the random, popular and adversarial
 splits, which LLaVA-1.5's ``eval_pope.py`` prints as "average f1" and the LLaVA-1.5 and
 InfMLLM-Chat tables quote as POPE). The figure is shown as the column ``<group>
-mean_<metric>``; a run has it only when it scored every task of the group in full.
+mean_<metric>``; a run has it only when it scored every task of the group in full: no
+partial task, none cut by ``--limit``, each of its card's size.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from infmllm_eval.errors import BadInputError
+from infmllm_eval.report.provenance import coverage, limit_of
 from infmllm_eval.report.runs import RunResult, is_number
 
 
@@ -24,6 +26,7 @@ class GroupFigure:
     metric: str
     members: tuple[str, ...]
     family: str
+    sizes: tuple[int | None, ...] = ()  # each member's card size (None: the card states none)
 
     @property
     def name(self) -> str:
@@ -53,18 +56,22 @@ def group_figures() -> dict[str, GroupFigure]:
     for group, names in members.items():
         first = cards[names[0]]
         if first.group_mean:
-            out[group] = GroupFigure(group, first.group_mean, tuple(names), first.family)
+            out[group] = GroupFigure(group, first.group_mean, tuple(names), first.family,
+                                     tuple(cards[n].size for n in names))
     return out
 
 
 def group_value(run: RunResult, figure: GroupFigure) -> tuple[float, int] | None:
     """(the figure, the samples behind it) when ``run`` scored every task of the group in
-    full; None otherwise (a mean over some splits would not be the group's figure)."""
+    full; None otherwise (a mean over some splits, or over a ``--limit`` cut of them, would
+    not be the group's figure)."""
     values, count = [], 0
-    for task in figure.members:
+    sizes = figure.sizes or (None,) * len(figure.members)
+    for task, size in zip(figure.members, sizes, strict=True):
         entry = run.scored(task)
         value = run.value(task, figure.metric)
-        if entry is None or value is None or entry.get("partial"):
+        if (entry is None or value is None or entry.get("partial")
+                or coverage(entry, size, limit_of(run)).subset):
             return None
         values.append(value)
         n = entry.get("n_samples")

@@ -185,16 +185,10 @@ def _run_cell(entry: dict[str, Any] | None, run: RunResult, column: Column, mark
                 n=counted.n, of=counted.of, subset=counted.subset)
 
 
-def _group_cell(run: RunResult, figure: GroupFigure, sizes: dict[str, int]) -> Cell:
-    """The group's figure; a subset (never bold) when a member was cut (``--limit``)."""
+def _group_cell(run: RunResult, figure: GroupFigure) -> Cell:
+    """The group's figure (only a run that scored every member in full has one)."""
     found = group_value(run, figure)
-    if found is None:
-        return Cell(None)
-    known = [sizes[m] for m in figure.members if m in sizes]
-    of = sum(known) if len(known) == len(figure.members) else None
-    limited = limit_of(run) is not None
-    return Cell(found[0], n=found[1], of=of,
-                subset=found[1] < of if of is not None else limited)
+    return Cell(None) if found is None else Cell(found[0], n=found[1])
 
 
 def _reference_row(model: PublishedModel, columns: Sequence[Column], marks: Marks,
@@ -233,7 +227,7 @@ def build_leaderboard(runs: Sequence[RunResult], references: Sequence[ReferenceF
             columns[i] = replace(column, marks=(marks.mark(figures[column.key].describe()),))
     sizes = split_sizes({task for run in runs for task in run.tasks})
     rows = [Row(run.label, "run", tuple(
-        _group_cell(run, figures[c.key], sizes) if c.key in figures else
+        _group_cell(run, figures[c.key]) if c.key in figures else
         _run_cell(run.tasks.get(c.task), run, c, marks, uniform[c.key], show_ci,
                   sizes.get(c.task)) for c in columns), source=str(run.path)) for run in runs]
     left_out: list[Note] = []
