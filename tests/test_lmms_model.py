@@ -111,8 +111,8 @@ def test_unsupported_requests_are_clear() -> None:
     model = make_model()
     with pytest.raises(UnsupportedRequestError, match="multi-round generation"):
         model.generate_until_multi_round([])
-    with pytest.raises(UnsupportedRequestError, match="loglikelihood"):
-        model.loglikelihood([])
+    with pytest.raises(UnsupportedRequestError, match="cannot score loglikelihood"):
+        InfMLLM(card="scripted", default="a").loglikelihood([])
     bad = instances(demo_docs()[:1], {**GREEDY, "top_k": 5})
     with pytest.raises(BadInputError, match="task demo, doc 0: generation setting"):
         model.generate_until(bad)

@@ -6,8 +6,10 @@
 ``--model_args``: ``card`` (a model card of ours, of any registered adapter), ``prompt``
 (``instruction``, the default, or ``question``: see :data:`bridge.PROMPT_FAMILIES`), and any
 ``--model-option`` of the card's adapter (for ``infmllm``: weights, tokenizer, device, dtype,
-attn, feature_cache …). lmms-eval's ``--device`` reaches adapters that take a device.
-Only generate_until is supported; log-likelihood and multi-round requests raise a clear error.
+attn, feature_cache …), and ``loglikelihood`` (``loss``, the default, or ``logprob``: what a
+loglikelihood answer holds, see :mod:`infmllm_eval.lmms.likelihood`). lmms-eval's ``--device``
+reaches adapters that take a device. generate_until and loglikelihood requests are answered
+(loglikelihood by adapters that score likelihoods); multi-round requests raise a clear error.
 Imported by lmms-eval only (this module imports lmms_eval).
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from lmms_eval.api.instance import GenerationResult
 from lmms_eval.api.model import lmms
 
 from infmllm_eval.adapters import adapter_class, create_adapter
@@ -30,11 +33,13 @@ from infmllm_eval.lmms.bridge import (
     generate_all,
     make_request,
 )
+from infmllm_eval.lmms.likelihood import VALUES, Scoring, continuation_text, score_all
 from infmllm_eval.types import GenerationConfig
 
 
 class UnsupportedRequestError(NotImplementedError):
-    """lmms-eval asked for something InfMLLM does not do (log-likelihood, multi-round)."""
+    """lmms-eval asked for something the model does not do (multi-round, or log-likelihood
+    from an adapter that cannot score)."""
 
 
 def _option_text(value: Any) -> str:
@@ -46,13 +51,16 @@ def _option_text(value: Any) -> str:
 
 class InfMLLM(lmms):  # type: ignore[misc]  # lmms_eval is untyped
     """A model card of ours for lmms-eval: requests are rendered by the card's prompt style
-    and generated in batches of ``batch_size`` (equal decoding settings, longest first)."""
+    and generated in batches of ``batch_size`` (equal decoding settings, longest first);
+    loglikelihood requests are scored ``batch_size`` docs at a time, the continuations of a
+    doc from one prefix."""
 
     is_simple = True
 
     def __init__(self, card: str = "infmllm-7b", prompt: str = "instruction",
                  batch_size: int | str = 1, max_batch_size: int | None = None,
-                 device: str | None = None, **options: Any) -> None:
+                 device: str | None = None, loglikelihood: str = "loss",
+                 **options: Any) -> None:
         super().__init__()
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise BadInputError("infmllm under lmms-eval runs in one process (launch without "
@@ -60,6 +68,10 @@ class InfMLLM(lmms):  # type: ignore[misc]  # lmms_eval is untyped
         if prompt not in PROMPT_FAMILIES:
             raise BadInputError(f"--model_args prompt={shown(prompt)}: expected "
                                 f"{' or '.join(PROMPT_FAMILIES)}")
+        if loglikelihood not in VALUES:
+            raise BadInputError(f"--model_args loglikelihood={shown(loglikelihood)}: expected "
+                                f"{' or '.join(VALUES)}")
+        self.values = loglikelihood
         model_card = resolve_model(str(card))
         adapter_options = {k: _option_text(v) for k, v in options.items()}
         if device and adapter_class(model_card).accepts_device:
@@ -109,10 +121,42 @@ class InfMLLM(lmms):  # type: ignore[misc]  # lmms_eval is untyped
         return make_request(str(index), context, visuals, dict(gen_kwargs or {}),
                             self.base_generation, self.prompt, where)
 
-    def loglikelihood(self, requests: list[Any]) -> list[tuple[float, bool]]:
-        raise UnsupportedRequestError(
-            "infmllm does not support loglikelihood requests (multiple-choice by likelihood); "
-            "use generate_until tasks")
+    def loglikelihood(self, requests: list[Any]) -> list[Any]:
+        """(value, is_greedy) per request, in order (value: ``loss`` or ``logprob``, see
+        :mod:`infmllm_eval.lmms.likelihood`), each in a ``GenerationResult``: lmms-eval 0.7.3
+        turns any other output that is not text into ``str(output)`` (its
+        ``unwrap_generation_output``), and its multiple_choice scoring would then fail; a
+        GenerationResult's ``text`` is passed on as it is. Refused before any work when the
+        card's adapter cannot score."""
+        if not self.adapter.scores_likelihood:
+            raise UnsupportedRequestError(
+                f"infmllm: model card {self.adapter.name} ({type(self.adapter).__name__}) "
+                "cannot score loglikelihood requests; use generate_until tasks or a model "
+                "that scores")
+        items = [self._scoring(req) for req in requests]
+        bar = _progress(len(items), self.rank)
+        try:
+            answers = score_all(items, self.adapter.loglikelihood, self.batch_size,
+                                self.adapter.request_cost, self.prompt, self.values, bar.update)
+            return [GenerationResult(text=answer) for answer in answers]
+        finally:
+            bar.close()
+
+    def _scoring(self, instance: Any) -> Scoring:
+        args = instance.args
+        if len(args) != 6:
+            raise UnsupportedRequestError(f"infmllm: unexpected loglikelihood arguments "
+                                          f"({len(args)} values, expected 6)")
+        context, continuation, doc_to_visual, doc_id, task, split = args
+        where = f"lmms-eval task {task}, doc {doc_id}"
+
+        def doc() -> Any:
+            return self.task_dict[task][split][doc_id]
+
+        if callable(continuation):  # output_type loglikelihood: doc_to_target itself
+            continuation = continuation(doc())
+        return Scoring(context, continuation_text(continuation, where), (task, split, doc_id),
+                       lambda: doc_to_visual(doc()), where)
 
     def generate_until_multi_round(self, requests: list[Any]) -> list[str]:
         raise UnsupportedRequestError(
