@@ -108,11 +108,8 @@ class InfMLLM(lmms):  # type: ignore[misc]  # lmms_eval is untyped
             bar.close()
 
     def _pending(self, index: int, instance: Any) -> Pending:
-        args = instance.args
-        if len(args) != 6:
-            raise UnsupportedRequestError(f"infmllm: unexpected generate_until arguments "
-                                          f"({len(args)} values, expected 6)")
-        context, gen_kwargs, doc_to_visual, doc_id, task, split = args
+        context, gen_kwargs, doc_to_visual, doc_id, task, split = _six(instance,
+                                                                       "generate_until")
         where = f"lmms-eval task {task}, doc {doc_id}"
 
         def visuals() -> Any:
@@ -143,11 +140,8 @@ class InfMLLM(lmms):  # type: ignore[misc]  # lmms_eval is untyped
             bar.close()
 
     def _scoring(self, instance: Any) -> Scoring:
-        args = instance.args
-        if len(args) != 6:
-            raise UnsupportedRequestError(f"infmllm: unexpected loglikelihood arguments "
-                                          f"({len(args)} values, expected 6)")
-        context, continuation, doc_to_visual, doc_id, task, split = args
+        context, continuation, doc_to_visual, doc_id, task, split = _six(instance,
+                                                                         "loglikelihood")
         where = f"lmms-eval task {task}, doc {doc_id}"
 
         def doc() -> Any:
@@ -178,3 +172,13 @@ def _progress(total: int, rank: int) -> Any:
     except ImportError:
         return _NoBar()
     return tqdm(total=total, disable=rank != 0, desc="infmllm responding")
+
+
+def _six(instance: Any, kind: str) -> tuple[Any, ...]:
+    """The six arguments of a multimodal lmms-eval request: (context, gen_kwargs or
+    continuation, doc_to_visual, doc_id, task, split)."""
+    args = tuple(instance.args)
+    if len(args) != 6:
+        raise UnsupportedRequestError(f"infmllm: unexpected {kind} arguments ({len(args)} "
+                                      "values, expected 6)")
+    return args
