@@ -18,12 +18,12 @@ from infmllm_eval.modeling.checkpoint import (
     read_checkpoint,
 )
 from infmllm_eval.modeling.eva_vit import interpolate_pos_embed
+from infmllm_eval.modeling.layout import IGNORED_SUFFIXES
 
 __all__ = ["COMPONENTS", "Checkpoint", "LoadReport", "checkpoint_sha256", "load_state_dict",
            "load_weights", "read_checkpoint"]
 
 POS_EMBED_KEY = "visual_encoder.pos_embed"
-IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)  # recomputed buffers that old LLaMA dumps carry
 
 
 @dataclass
