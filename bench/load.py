@@ -7,8 +7,9 @@ then, each in a fresh process on a warm page cache:
 - before: the path of release 0.x (fp32 model with random init, tensors copied in, cast to
   bf16), with its SHA-256 of the files;
 - after: open headers, place, check, build on the meta device, materialise in bf16; SHA-256
-  computed (first load) and taken from the hash cache (later loads); and the same with every
-  weight touched afterwards (the lean load maps the files: pages are read on first use).
+  computed (first load) and taken from the hash cache (later loads); and the same followed by
+  the NaN/inf scan a run does (every weight read once: the lean load maps the files, pages
+  are read on first use).
 Wall time and peak RSS (VmHWM, includes the interpreter and torch, reported apart). JSON
 to stdout. Usage: python bench/load.py [--folder /tmp/infmllm-load-bench] [--keep]
 """
@@ -103,9 +104,10 @@ def child(mode: str, folder: str) -> dict[str, Any]:
         ws.check(config, "bench", strict=True, interpolate_pos=False)
         model, _ = ws.build(config, torch.device("cpu"), torch.bfloat16, "sdpa", 0)
         digest = ws.sha256
-        if mode.endswith("touched"):
-            for param in model.parameters():  # one byte of every page
-                param.detach().flatten().view(torch.uint8)[::4096].sum()
+        if mode.endswith("scanned"):  # what a run does next: every weight read once
+            from infmllm_eval.adapters.infmllm import _warn_non_finite
+
+            _warn_non_finite(model, folder, torch.bfloat16)
     wall = time.perf_counter() - started
     peak = _peak_rss()
     out = {"mode": mode, "wall_s": round(wall, 3), "peak_rss": peak, "base_rss": base}
@@ -143,7 +145,7 @@ def main() -> None:
         rows = [measure("read", args.folder, "off"), measure("before", args.folder, "off"),
                 measure("after", args.folder, cache + "/h.json"),  # first load: hashes
                 measure("after", args.folder, cache + "/h.json"),  # hash remembered
-                measure("after+touched", args.folder, cache + "/h.json")]
+                measure("after+scanned", args.folder, cache + "/h.json")]
     finally:
         shutil.rmtree(cache, ignore_errors=True)
         if not args.keep:

@@ -136,3 +136,16 @@ def test_a_hashing_failure_is_an_error_not_an_empty_hash(
         _ = ckpt.sha256
     with pytest.raises(BadInputError):
         read_checkpoint(world["tmp"] / "missing.pth")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_the_non_finite_scan_sees_every_position(dtype: torch.dtype) -> None:
+    from infmllm_eval.adapters.infmllm import _finite
+
+    assert _finite(torch.randn(1000).to(dtype)) and _finite(torch.zeros(0, dtype=dtype))
+    assert _finite(torch.arange(5))  # not a floating-point tensor: nothing to check
+    for position in (0, 1, 500, 998, 999):
+        for bad in (float("nan"), float("inf"), -float("inf")):
+            values = torch.randn(1000).to(dtype)
+            values[position] = bad
+            assert not _finite(values), (position, bad)
