@@ -149,3 +149,16 @@ def test_the_non_finite_scan_sees_every_position(dtype: torch.dtype) -> None:
             values = torch.randn(1000).to(dtype)
             values[position] = bad
             assert not _finite(values), (position, bad)
+
+
+def test_an_index_with_a_duplicated_key_is_refused(cli: Callable[..., CliResult],
+                                                   world: dict[str, Any]) -> None:
+    """json.loads would keep the last copy, leaving the first copy's shard unread."""
+    index = layouts.save_sharded(layouts.llava(world["state"]), world["tmp"] / "chat", 2)
+    weight_map = json.loads(index.read_text())["weight_map"]
+    first = next(iter(weight_map))
+    body = ", ".join(f'"{k}": "{v}"' for k, v in weight_map.items())
+    index.write_text(f'{{"weight_map": {{"{first}": "model-00002-of-00002.safetensors", '
+                     f'{body}}}}}')
+    one_error(cli("weights", "inspect", "chat"), "has no readable weight_map",
+              "duplicated key")

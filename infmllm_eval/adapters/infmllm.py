@@ -35,6 +35,7 @@ from infmllm_eval.engine.oom import BatchHalving
 from infmllm_eval.errors import BadInputError, InfmllmEvalError
 from infmllm_eval.modeling import InfMLLM, InfMLLMConfig
 from infmllm_eval.modeling.checkpoint import file_sha256
+from infmllm_eval.modeling.lean import build_random
 from infmllm_eval.modeling.preprocess import preprocess
 from infmllm_eval.modeling.prompts import PromptStyle, get_style
 from infmllm_eval.modeling.tokenizer import TINY_TOKENIZER, SpTokenizer, load_tokenizer
@@ -165,11 +166,8 @@ class InfMLLMAdapter(ModelAdapter):
     def _build(self, options: Mapping[str, str]) -> tuple[InfMLLM, str]:
         attn = options.get("attn", "sdpa")
         if self.source is None:  # seeded random init (tiny test models)
-            torch.manual_seed(seed(options))
-            model = InfMLLM(self.config, attn_implementation=attn).to(self.device)
-            if self.dtype != torch.float32:
-                model = model.to_dtype(self.dtype)
-            return model.eval(), "random init"
+            return build_random(self.config, self.device, self.dtype, attn,
+                                seed(options)), "random init"
         model, summary = self.source.build(self.config, self.device, self.dtype, attn,
                                            seed(options))
         self.checkpoint_sha256 = self.source.sha256

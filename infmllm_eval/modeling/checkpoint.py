@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import pickle
 import re
@@ -18,6 +17,7 @@ import torch
 from torch import Tensor
 
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.jsonio import decode_json
 from infmllm_eval.modeling import hash_cache
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
@@ -137,8 +137,12 @@ def _read_index(index: Path) -> dict[str, str]:
         raise BadInputError(f"checkpoint index {index} is larger than "
                             f"{MAX_INDEX_BYTES >> 20} MB: not a checkpoint index")
     try:
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        data = decode_json(index.read_bytes(), index)  # refuses duplicated keys
+        weight_map = data["weight_map"]
+    except BadInputError as exc:  # malformed JSON, a duplicated key …: named by decode_json
+        raise BadInputError(f"checkpoint index {index} has no readable weight_map: "
+                            f"{str(exc).removeprefix(f'{index}: ')}") from None
+    except (OSError, KeyError, TypeError) as exc:
         raise BadInputError(f"checkpoint index {index} has no readable weight_map: "
                             f"{_first_line(exc)}") from None
     if not isinstance(weight_map, dict) or not weight_map:

@@ -56,3 +56,12 @@ def _rebuild_buffers(model: InfMLLM, device: torch.device) -> None:
             if tensor.is_meta]
     if left:  # a new transformers version added state this code does not know how to build
         raise RuntimeError(f"tensors left without data after loading: {', '.join(left[:5])}")
+
+
+def build_random(config: InfMLLMConfig, device: torch.device, dtype: torch.dtype,
+                 attn_implementation: str = "sdpa", seed: int = 0) -> InfMLLM:
+    """The model with seeded random weights (built in fp32, moved, then cast): tiny test
+    models, and what a partial ``strict=false`` load leaves without a checkpoint tensor."""
+    torch.manual_seed(seed)
+    model = InfMLLM(config, attn_implementation=attn_implementation).to(device)
+    return (model.to_dtype(dtype) if dtype != torch.float32 else model).eval()

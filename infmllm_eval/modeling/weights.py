@@ -29,7 +29,7 @@ from infmllm_eval.modeling.arch_check import (
 from infmllm_eval.modeling.checkpoint import Checkpoint, read_checkpoint
 from infmllm_eval.modeling.config import InfMLLMConfig
 from infmllm_eval.modeling.layout import Placement, compile_key_map, few, place
-from infmllm_eval.modeling.lean import build_lean
+from infmllm_eval.modeling.lean import build_lean, build_random
 from infmllm_eval.modeling.loading import load_weights
 from infmllm_eval.modeling.model import InfMLLM
 
@@ -97,18 +97,16 @@ class WeightSet:
                 _warn_partial(self.location, summary)
             return model, summary
         # strict=false with tensors missing or of another shape: they keep a seeded random
-        # init, so the model is built the old way (fp32, then cast)
-        torch.manual_seed(seed)
-        model = InfMLLM(config, attn_implementation=attn)
+        # init, so the model is built the old way (fp32, load, then moved and cast)
+        model = build_random(config, torch.device("cpu"), torch.float32, attn, seed)
         renamed = {c: self.tensors[k] for c, k in self.placement.mapping.items()}
         report = load_weights(model, renamed, strict=False,
                               interpolate_pos=shapes.interpolate, source=self.location)
         report.unexpected += self.placement.unplaced
         _warn_partial(self.location, report.summary())
         model = model.to(device)
-        if dtype != torch.float32:
-            model = model.to_dtype(dtype)
-        return model.eval(), report.summary()
+        return (model.to_dtype(dtype) if dtype != torch.float32 else model).eval(), \
+            report.summary()
 
 
 def _warn_partial(location: str, summary: str) -> None:
