@@ -16,22 +16,41 @@ from infmllm_eval.types import ScoredText
 RANKINGS = ("sum", "mean")
 
 
+MAX_TOKENS = 1 << 31
+
+
 def scored_record(rec: Mapping[str, Any], where: str) -> ScoredText:
     """The prediction of a record with per-option scores; a bad value is an error naming
     ``where`` (file and line or item)."""
-    text, logprobs, tokens = rec.get("prediction"), rec.get("logprobs"), rec.get("tokens")
+    text = rec.get("prediction")
     if not isinstance(text, str):
         raise BadInputError(f"{where}: 'prediction' must be a string, got {shown(text)}")
-    if not isinstance(logprobs, list) or not logprobs or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            and v <= 0 for v in logprobs):
+    return scored(text, rec.get("logprobs"), rec.get("tokens"), where)
+
+
+def scored(text: str, logprobs: Any, tokens: Any, where: str) -> ScoredText:
+    """``text`` carrying per-option scores, checked: a non-empty list of finite
+    log-probabilities <= 0 and, for each, a positive integer token count."""
+    values = [_logprob(v) for v in logprobs] if isinstance(logprobs, list) else []
+    if not values or None in values:
         raise BadInputError(f"{where}: 'logprobs' must be a non-empty list of finite "
                             f"log-probabilities <= 0, got {shown(logprobs)}")
-    if not isinstance(tokens, list) or len(tokens) != len(logprobs) or not all(
-            type(n) is int and n > 0 for n in tokens):
+    if not isinstance(tokens, list) or len(tokens) != len(values) or not all(
+            type(n) is int and 0 < n < MAX_TOKENS for n in tokens):
         raise BadInputError(f"{where}: 'tokens' must list a positive token count for each of "
-                            f"the {len(logprobs)} logprobs, got {shown(tokens)}")
-    return ScoredText(text, tuple(float(v) for v in logprobs), tuple(tokens))
+                            f"the {len(values)} logprobs, got {shown(tokens)}")
+    return ScoredText(text, tuple(v for v in values if v is not None), tuple(tokens))
+
+
+def _logprob(value: Any) -> float | None:
+    """``value`` as a finite log-probability <= 0, or None (a bool, a huge int …)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and number <= 0 else None
 
 
 def ranking_scores(pred: ScoredText, ranking: str) -> list[float]:

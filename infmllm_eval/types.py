@@ -143,6 +143,10 @@ class ScoredText(str):
         made.logprobs, made.tokens = tuple(logprobs), tuple(tokens)
         return made
 
+    def __getnewargs__(self) -> tuple[str, tuple[float, ...], tuple[int, ...]]:  # type: ignore[override]
+        """Copies and pickles keep the scores (``str`` would rebuild it from the text only)."""
+        return str(self), self.logprobs, self.tokens
+
     def same_scores(self, other: str) -> bool:
         """Whether ``other`` is this prediction with the same scores."""
         return (isinstance(other, ScoredText) and str(other) == str(self)

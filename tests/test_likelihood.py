@@ -207,7 +207,9 @@ def test_score_reads_per_option_scores_from_files(cli: object, tmp_path: Path) -
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     preds = read_predictions(path)
     first = preds.text[str(samples[0].id)]
-    assert isinstance(first, ScoredText) and first.logprobs[0] in (-1.0, -2.0)
+    letters = [letter for letter, _ in samples[0].fields["options"]]
+    assert isinstance(first, ScoredText)
+    assert first.logprobs == tuple(-1.0 if x == samples[0].targets else -2.0 for x in letters)
     out = tmp_path / "m.json"
     res: CliResult = cli("score", "--task", "toy_mmbench_likelihood",  # type: ignore[operator]
                          "--predictions", str(path), "--data-root", str(DATA_ROOT),
@@ -238,6 +240,9 @@ def test_score_reads_per_option_scores_from_files(cli: object, tmp_path: Path) -
     ({"logprobs": [-1.0, 0.5], "tokens": [1, 1]}, "'logprobs' must be"),
     ({"logprobs": [-1.0, -2.0], "tokens": [1]}, "'tokens' must"),
     ({"logprobs": [-1.0, -2.0], "tokens": [1, 0]}, "'tokens' must"),
+    ({"logprobs": [-1.0, -2.0], "tokens": [1, True]}, "'tokens' must"),
+    ({"logprobs": [-1.0, -2.0], "tokens": [1, 2 ** 40]}, "'tokens' must"),
+    ({"logprobs": [-1.0, -(10 ** 400)], "tokens": [1, 1]}, "'logprobs' must"),
 ])
 def test_bad_scores_in_a_predictions_file_name_the_line(tmp_path: Path, bad: dict[str, object],
                                                         message: str) -> None:
@@ -255,3 +260,31 @@ def test_text_predictions_are_refused_by_a_likelihood_task(cli: object, tmp_path
     res: CliResult = cli("score", "--task", "toy_mmbench_likelihood",  # type: ignore[operator]
                          "--predictions", str(path), "--data-root", str(DATA_ROOT))
     assert res.code == 2 and "carry no per-option scores" in res.err
+
+
+def test_partly_scored_predictions_are_refused(cli: object, tmp_path: Path) -> None:
+    """A likelihood file where some rows lost their scores would count them wrong."""
+    spec = build_specs(["toy_mmbench_likelihood"], DATA_ROOT, [], [], None)[0]
+    rows = []
+    for i, s in enumerate(load_samples(spec)):
+        row: dict[str, object] = {"id": s.id, "prediction": s.targets}
+        if i != 5:
+            letters = [letter for letter, _ in s.fields["options"]]
+            row |= {"tokens": [1] * len(letters),
+                    "logprobs": [-1.0 if x == s.targets else -2.0 for x in letters]}
+        rows.append(row)
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res: CliResult = cli("score", "--task", "toy_mmbench_likelihood",  # type: ignore[operator]
+                         "--predictions", str(path), "--data-root", str(DATA_ROOT))
+    assert res.code == 2 and "1 prediction(s) carry no per-option scores" in res.err
+    assert f"e.g. sample {rows[5]['id']!r}" in res.err or f"sample {rows[5]['id']}" in res.err
+
+
+def test_scored_text_survives_copy_and_pickle() -> None:
+    import copy
+    import pickle
+
+    text = ScoredText("B", (-2.0, -0.5), (1, 3))
+    for twin in (copy.deepcopy(text), pickle.loads(pickle.dumps(text))):
+        assert twin == "B" and twin.same_scores(text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from infmllm_eval.engine.distributed import SINGLE, Dist, shard
 from infmllm_eval.engine.journal import Journal
 from infmllm_eval.engine.progress import Progress
 from infmllm_eval.errors import BadInputError, shown
+from infmllm_eval.likelihood import best_option, scored
 from infmllm_eval.taskspec import TaskSpec
 from infmllm_eval.types import Likelihood, Request, Response, Sample, ScoredText
 
@@ -44,7 +44,8 @@ def generate_task(
     started, produced, tokens = time.perf_counter(), 0, 0
     try:
         for batch, prepared in prefetched(batches, _guarded(model.prepare)):
-            responses, errors = _answer(model, batch, prepared, on_image_error, spec.name)
+            responses, errors = _answer(model, batch, prepared, on_image_error, spec.name,
+                                        scoring)
             if _keys(responses) != [r.key for r in batch]:
                 raise BadInputError(f"model {model.name} returned responses that do not match "
                                     f"its requests (task {spec.name}): expected a list of "
@@ -128,11 +129,11 @@ def _guarded(prepare: Callable[[list[Request]], Any]) -> Callable[[list[Request]
 
 
 def _answer(model: ModelAdapter, batch: list[Request], prepared: Any, on_error: str,
-            task: str) -> tuple[list[Response], dict[str, str]]:
+            task: str, scoring: bool) -> tuple[list[Response], dict[str, str]]:
     """Responses of a batch. When an input of the batch is bad (an unreadable image …), each
     request is retried alone: with ``fail`` the first bad sample stops the run, named; with
-    ``skip`` it is answered with '' and its error (scored wrong, listed in metrics.json)."""
-    scoring = bool(batch and batch[0].continuations)
+    ``skip`` it is answered with '' and its error (scored wrong, listed in metrics.json).
+    ``scoring``: the task's requests are likelihood requests."""
     if not isinstance(prepared, BadInputError):
         try:
             return (model.run_likelihood(prepared) if scoring else model.run(prepared)), {}
@@ -160,15 +161,15 @@ def scored_text(request: Request, response: Response, errors: dict[str, str],
     if request.key in errors:
         return ""
     scores = response.likelihoods
-    if (not isinstance(scores, tuple) or len(scores) != len(request.continuations)
-            or not all(isinstance(s, Likelihood) and math.isfinite(s.logprob) and s.logprob <= 0
-                       and isinstance(s.tokens, int) and s.tokens > 0 for s in scores)):
+    if not isinstance(scores, tuple) or len(scores) != len(request.continuations) or \
+            not all(isinstance(s, Likelihood) for s in scores):
         raise BadInputError(f"model {model} answered likelihood request {request.key} without "
-                            f"one finite log-probability <= 0 and token count > 0 for each of "
-                            f"its {len(request.continuations)} continuations")
-    logprobs = tuple(float(s.logprob) for s in scores)
-    best = logprobs.index(max(logprobs))
-    return ScoredText(request.continuations[best], logprobs, tuple(s.tokens for s in scores))
+                            f"a score for each of its {len(request.continuations)} "
+                            "continuations")
+    found = scored("", [s.logprob for s in scores], [s.tokens for s in scores],
+                   f"model {model}, likelihood request {request.key}")
+    best = best_option(found.logprobs)
+    return ScoredText(request.continuations[best], found.logprobs, found.tokens)
 
 
 def _keys(responses: object) -> list[str] | None:

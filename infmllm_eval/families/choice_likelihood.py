@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from infmllm_eval.errors import BadInputError
+from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.families.base import LOWER, MetricSpec, OptionSpec
 from infmllm_eval.likelihood import RANKINGS, best_option, option_probabilities, ranking_scores
 from infmllm_eval.metrics.calibration import (
@@ -83,12 +83,18 @@ def choose(options: list[tuple[str, str]], raw: str | None, settings: Mapping[st
 
 
 def check_scored(predictions: Mapping[str, str | None], samples: list[Sample]) -> None:
-    """Refuse text predictions without scores for a likelihood task (all of them plain)."""
-    given = [predictions[s.key] for s in samples if predictions.get(s.key)]
-    if given and not any(isinstance(p, ScoredText) for p in given):
-        raise BadInputError("inferencer=likelihood: the predictions carry no per-option "
-                            "scores ('logprobs' and 'tokens'); score generated text with "
-                            "inferencer=generation")
+    """Refuse a prediction without per-option scores for a likelihood task (a failed
+    sample has none: it is None here and scored wrong)."""
+    plain = [s for s in samples if predictions.get(s.key) is not None
+             and not isinstance(predictions[s.key], ScoredText)]
+    if not plain:
+        return
+    scored_any = any(isinstance(predictions.get(s.key), ScoredText) for s in samples)
+    raise BadInputError(
+        f"inferencer=likelihood: {len(plain)} prediction(s) carry no per-option scores "
+        f"('logprobs' and 'tokens'), e.g. sample {shown(plain[0].id)}"
+        + ("; every prediction of a likelihood task needs them" if scored_any else
+           "; score generated text with inferencer=generation"))
 
 
 def calibration(rows: list[tuple[list[float], int]], settings: Mapping[str, str],
@@ -114,4 +120,5 @@ def settings(options: Mapping[str, str]) -> dict[str, dict[str, Any]]:
                           "calibration_bins": int(options.get("calibration_bins",
                                                               str(DEFAULT_BINS))),
                           "calibration_rows": "first passes" if options.get(
-                              "circular", "on") == "on" else "all rows"}}
+                              "circular", "on") == "on" else "all rows",
+                          "calibration_ranking": "sum"}}

@@ -115,4 +115,8 @@ def score_all(items: Sequence[Scoring],
                 value = -score.logprob if values == "loss" else score.logprob
                 answers[i] = (float(value) + 0.0, bool(score.greedy))
         progress(sum(len(members[g]) for g in batch))
-    return [a for a in answers if a is not None]
+    unanswered = [i for i, answer in enumerate(answers) if answer is None]
+    if unanswered:  # every request belongs to one group: a gap would shift every later answer
+        raise RuntimeError(f"loglikelihood: {len(unanswered)} request(s) left unanswered, "
+                           f"e.g. #{unanswered[0]}")
+    return [answer for answer in answers if answer is not None]
