@@ -49,6 +49,9 @@ def test_loader_reads_the_test_split(tmp_path: Path) -> None:
     ({"split": "3"}, "item '1000': field 'split' must be int"),
     ({"questions": ["Who?", 3]}, "item '1000': question 1 and its answer must be strings"),
     ({"imageURL": None}, "item '1000': field 'imageURL' must be str"),
+    ({"answers": ["  ", "x"]}, "item '1000': question 0 and its answer must be strings, the "
+                               "answer not blank"),
+    ({"genre": ["Books"]}, "item '1000': field 'genre' must be a string"),
 ])
 def test_loader_errors_name_the_item(tmp_path: Path, change: dict[str, object],
                                      message: str) -> None:
@@ -79,3 +82,10 @@ def test_data_check_counts_the_downloaded_images(cli: Cli, tmp_path: Path) -> No
     res = cli("data", "check", "--tasks", "ocrvqa_test", "--data-root", str(tmp_path))
     assert "1 image file(s) missing or not regular files (1 of 2 present): 3000.gif" in " ".join(
         res.out.split())
+
+
+def test_the_split_argument_must_be_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "dataset.json"
+    path.write_text(json.dumps(OCRVQA))
+    with pytest.raises(BadInputError, match=r"loader_args\.split True: expected the split"):
+        load_ocrvqa({"dataset": path}, {"split": True})

@@ -80,6 +80,7 @@ def _write(tmp_path: Path, problems: dict[str, object], test: list[str]) -> dict
                                r"\(natural science, social science, language science\)"),
     ({"grade": "grade13"}, "problem '1': grade 'grade13' is not one of ScienceQA's"),
     ({"grade": 3}, "problem '1': field 'grade' must be str"),
+    ({"topic": ["physics"]}, "problem '1': fields 'category' and 'topic' must be strings"),
 ])
 def test_loader_errors_name_file_and_problem(tmp_path: Path, change: dict[str, object],
                                              message: str) -> None:
@@ -119,7 +120,7 @@ def test_score_breakdowns_as_evaluate_acc(tmp_path: Path) -> None:
     """Problem 1 (natural, hint, grade3) right by prefix; 2 (social, grade8) wrong letter;
     4 (natural, hint, grade11) right by 'The answer is B.'. Percentages as evaluate_acc.py:
     % right within each subset; subsets without problems are left out (it prints -1)."""
-    folder = make_scienceqa(tmp_path)
+    make_scienceqa(tmp_path)
     answers = tmp_path / "merged.jsonl"  # LLaVA's answer file: question_id, prompt, text
     answers.write_text("".join(json.dumps({"question_id": q, "prompt": "<image>\n...",
                                            "text": t}) + "\n" for q, t in (
@@ -131,7 +132,6 @@ def test_score_breakdowns_as_evaluate_acc(tmp_path: Path) -> None:
     assert (m["accuracy_has_text"], m["accuracy_has_image"]) == (100.0, pytest.approx(200 / 3))
     assert (m["accuracy_grade_1_6"], m["accuracy_grade_7_12"]) == (100.0, 50.0)
     assert "accuracy_language" not in m and "accuracy_no_context" not in m
-    assert folder.is_dir()
 
 
 def test_unresolved_answers_are_wrong_and_counted(tmp_path: Path) -> None:
@@ -156,3 +156,14 @@ def test_data_check_names_a_missing_image_by_its_folder(
               "--json")
     assert json.loads(res.out)[0]["missing_images"] == [
         str(folder / "images" / "test" / "2" / "image.png")]  # --json: full paths
+
+
+def test_with_image_must_be_a_boolean_and_topics_are_the_coarser_level(tmp_path: Path) -> None:
+    from infmllm_eval.data.scienceqa import load_scienceqa
+
+    files = _write(tmp_path, {"1": {**SQA_PROBLEMS["1"], "category": "Velocity",
+                                    "topic": "physics"}}, ["1"])
+    with pytest.raises(BadInputError, match=r"loader_args\.with_image 'false': expected true"):
+        load_scienceqa(files, {"with_image": "false"})
+    (sample,) = load_scienceqa(files, {"with_image": False})
+    assert sample.meta["category"] == "Velocity" and sample.meta["l2-category"] == "physics"

@@ -58,6 +58,8 @@ def write(tmp_path: Path, questions: list[dict[str, Any]]) -> dict[str, Path]:
     ({"choice_c": None}, r"questions\[0\]: field 'choice_c' must be str"),
     ({"question_type_id": "1"}, "field 'question_type_id' must be int"),
     ({"data_type": "video"}, "dimension 1 question with data_type 'video'"),
+    ({"question_type_id": 13}, r"questions\[0\]: question_type_id 13 is not a SEED-Bench v1 "
+                               "dimension"),
 ])
 def test_loader_errors_name_the_question(tmp_path: Path, change: dict[str, Any],
                                          message: str) -> None:
@@ -162,3 +164,18 @@ def test_likelihood_variant_end_to_end(cli: Callable[..., CliResult], tmp_path: 
     assert again.metrics == entry["metrics"]
     with pytest.raises(BadInputError, match="carry no per-option scores"):
         infmllm_eval.score("seedbench_img_likelihood", {"101669": "A"}, data_root=root)
+
+
+@pytest.mark.parametrize("spec", ["1-999999999", "0-9", "9-1", "x", "13"])
+def test_a_dimension_range_outside_seed_bench_is_refused(tmp_path: Path, spec: str) -> None:
+    with pytest.raises(BadInputError, match="expected N or N-M within 1-12"):
+        load_seedbench(write(tmp_path, [SEED_QUESTIONS[0]]), {"dimensions": spec})
+
+
+def test_dimension_names_are_the_papers_whatever_the_file_says(tmp_path: Path) -> None:
+    path = write(tmp_path, [SEED_QUESTIONS[0]])["questions"]
+    doc = json.loads(path.read_text())
+    doc["question_type"] = {"Totally Wrong": 1}
+    path.write_text(json.dumps(doc))
+    (sample,) = load_seedbench({"questions": path}, {})
+    assert sample.meta["category"] == "Scene Understanding"

@@ -31,13 +31,17 @@ def _item_samples(key: str, item: Any, where: str, image_of: Any) -> list[Sample
     if len(questions) != len(answers):
         raise BadInputError(f"{where}: {len(questions)} questions but {len(answers)} answers")
     url = field(item, "imageURL", str, where)
+    genre = item.get("genre") or ""
+    if not isinstance(genre, str):
+        raise BadInputError(f"{where}: field 'genre' must be a string, got {shown(genre)}")
     image = image_of(key=key, ext=url_extension(url))
     samples = []
     for i, (question, answer) in enumerate(zip(questions, answers, strict=True)):
-        if not isinstance(question, str) or not isinstance(answer, str):
-            raise BadInputError(f"{where}: question {i} and its answer must be strings")
+        if not isinstance(question, str) or not isinstance(answer, str) or not answer.strip():
+            raise BadInputError(f"{where}: question {i} and its answer must be strings, the "
+                                "answer not blank")
         samples.append(Sample(f"{key}_{i}", image, {"question": question}, answer,
-                              {"image": key, "genre": item.get("genre") or ""}))
+                              {"image": key, "genre": genre}))
     return samples
 
 
@@ -45,6 +49,9 @@ def load_ocrvqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Sample]
     """The questions of the split's images, in file order."""
     path = files["dataset"]
     split = args.get("split", 3)
+    if not isinstance(split, int) or isinstance(split, bool):
+        raise BadInputError(f"loader_args.split {shown(split)}: expected the split number "
+                            "(1 train, 2 validation, 3 test)")
     doc = read_json(path, "OCR-VQA dataset file")
     if not isinstance(doc, dict):
         raise BadInputError(f"{path}: expected an object of image key -> item")

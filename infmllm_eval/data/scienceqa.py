@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from infmllm_eval.data.common import field, image_paths
+from infmllm_eval.data.common import check_unique, field, image_paths
 from infmllm_eval.errors import BadInputError, shown
 from infmllm_eval.jsonio import read_json
 from infmllm_eval.types import Sample, Scalar
@@ -30,19 +30,16 @@ CONTEXT = "Context: "  # how LLaVA-1.5's ScienceQA prompt introduces a non-empty
 
 
 def facets(problem: dict[str, Any]) -> tuple[str, ...]:
-    """The evaluate_acc.py subsets a problem belongs to (a falsy hint/image is no context)."""
-    out = [SUBJECTS[problem["subject"]]] if problem["subject"] in SUBJECTS else []
+    """The evaluate_acc.py subsets of a validated problem (a falsy hint/image is no
+    context)."""
+    out = [SUBJECTS[problem["subject"]]]
     if problem.get("hint"):
         out.append("has_text")
     if problem.get("image"):
         out.append("has_image")
     if not problem.get("hint") and not problem.get("image"):
         out.append("no_context")
-    grade = problem.get("grade")
-    if grade in GRADES_1_6:
-        out.append("grade_1_6")
-    elif grade in GRADES_7_12:
-        out.append("grade_7_12")
+    out.append("grade_1_6" if problem["grade"] in GRADES_1_6 else "grade_7_12")
     return tuple(out)
 
 
@@ -56,6 +53,7 @@ def _split_pids(path: Path, split: str) -> list[str]:
     pids = splits[split]
     if not isinstance(pids, list) or not all(isinstance(p, str | int) for p in pids):
         raise BadInputError(f"{path}: split {shown(split)} must be a list of problem ids")
+    check_unique([str(p) for p in pids], path, f"problem id of split {shown(split)}")
     return [str(p) for p in pids]
 
 
@@ -81,9 +79,14 @@ def _sample(pid: str, problem: Any, where: str, image_of: Any, split: str) -> Sa
     if grade not in GRADES_1_6 | GRADES_7_12:
         raise BadInputError(f"{where}: grade {shown(grade)} is not one of ScienceQA's "
                             "(grade1 ... grade12)")
+    category, topic = problem.get("category") or "", problem.get("topic") or ""
+    if not isinstance(category, str) or not isinstance(topic, str):
+        raise BadInputError(f"{where}: fields 'category' and 'topic' must be strings")
     options = [(LETTERS[i], text) for i, text in enumerate(choices)]
-    meta = {"subject": problem["subject"], "grade": problem["grade"],
-            "category": problem.get("topic") or "", "facets": facets(problem)}
+    # ScienceQA's category (e.g. "Velocity") is the finer level, its topic ("physics") the
+    # coarser, as the multiple-choice family's category / l2-category
+    meta = {"subject": subject, "grade": grade, "category": category, "l2-category": topic,
+            "facets": facets(problem)}
     return Sample(pid, image_of(split=split, pid=pid, image=image) if image else None,
                   {"question": question, "hint": f"{CONTEXT}{hint}" if hint else "",
                    "options": options},
@@ -94,7 +97,10 @@ def load_scienceqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Samp
     """One sample per problem of the split (those with an image unless with_image=false),
     in pid_splits order."""
     split = str(args.get("split", "test"))
-    with_image = args.get("with_image", True) is not False
+    with_image = args.get("with_image", True)
+    if not isinstance(with_image, bool):
+        raise BadInputError(f"loader_args.with_image {shown(with_image)}: expected true or "
+                            "false")
     path = files["problems"]
     problems = read_json(path, "ScienceQA problems file")
     if not isinstance(problems, dict):
@@ -114,7 +120,4 @@ def load_scienceqa(files: dict[str, Path], args: dict[str, Scalar]) -> list[Samp
     if not samples:
         raise BadInputError(f"{path}: split {shown(split)} holds no problems"
                             + (" with an image" if with_image else ""))
-    if len(set(s.id for s in samples)) != len(samples):
-        raise BadInputError(f"{files['pid_splits']}: split {shown(split)} lists a problem "
-                            "twice")
     return samples

@@ -3,8 +3,9 @@ id; ``questions[]``: question_id, question, choice_a..choice_d, answer letter, d
 image file for image questions), data_type image/video, question_type_id) + the image folder.
 
 The image questions are dimensions 1-9; a loader argument ``dimensions`` (default "1-9")
-selects which. Each sample carries its dimension's name (from the file's ``question_type``,
-else the SEED paper's) as ``category`` and as a facet (``accuracy_scene_understanding`` ...).
+selects which. Each sample carries its dimension's name as the SEED paper gives it (the
+file's own ``question_type`` map is not used) as ``category`` and as a facet
+(``accuracy_scene_understanding`` ...).
 """
 
 from __future__ import annotations
@@ -31,30 +32,27 @@ def facet_name(dimension: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", dimension.lower()).strip("_")
 
 
-def _dimensions(spec: str) -> set[int]:
+def _dimensions(spec: str) -> tuple[int, int]:
+    """'1-9' → (1, 9); within SEED-Bench v1's dimensions 1-12."""
     try:
         low, _, high = spec.partition("-")
-        return set(range(int(low), int(high or low) + 1))
+        first, last = int(low), int(high or low)
     except ValueError:
-        raise BadInputError(f"loader_args.dimensions {shown(spec)}: expected N or N-M, "
-                            "e.g. 1-9") from None
+        first = last = 0
+    if not 1 <= first <= last <= len(DIMENSIONS):
+        raise BadInputError(f"loader_args.dimensions {shown(spec)}: expected N or N-M within "
+                            f"1-{len(DIMENSIONS)}, e.g. 1-9")
+    return first, last
 
 
-def _names(doc: dict[str, Any], path: Path) -> dict[int, str]:
-    given = doc.get("question_type", {})
-    if not isinstance(given, dict) or not all(isinstance(v, int) for v in given.values()):
-        raise BadInputError(f"{path}: 'question_type' must map dimension names to ids")
-    return DIMENSIONS | {v: str(k) for k, v in given.items()}
-
-
-def _sample(rec: Any, where: str, names: dict[int, str], image_of: Any) -> Sample:
+def _sample(rec: Any, where: str, image_of: Any) -> Sample:
     qid = field(rec, "question_id", (str, int), where)
     options = [(letter, field(rec, f"choice_{letter.lower()}", str, where))
                for letter in LETTERS]
     answer = field(rec, "answer", str, where)
     if answer not in LETTERS:
         raise BadInputError(f"{where}: answer {shown(answer)} must be one of A, B, C, D")
-    dimension = names.get(rec["question_type_id"], str(rec["question_type_id"]))
+    dimension = DIMENSIONS[rec["question_type_id"]]
     data_id = field(rec, "data_id", str, where)
     return Sample(qid, image_of(data_id=data_id),
                   {"question": field(rec, "question", str, where), "hint": "",
@@ -67,8 +65,7 @@ def load_seedbench(files: dict[str, Path], args: dict[str, Scalar]) -> list[Samp
     path = files["questions"]
     doc = read_json(path, "SEED-Bench file")
     questions = top_list(doc, "questions", path)
-    wanted = _dimensions(str(args.get("dimensions", "1-9")))
-    names = _names(doc, path)
+    low, high = _dimensions(str(args.get("dimensions", "1-9")))
     image_of = image_paths(files.get("images"), str(args.get("image_pattern", "{data_id}")),
                            path)
     samples: list[Sample] = []
@@ -82,13 +79,16 @@ def load_seedbench(files: dict[str, Path], args: dict[str, Scalar]) -> list[Samp
             raise BadInputError(f"{where}: question_id {shown(qid)} is also the id of "
                                 f"questions[{first[str(qid)]}]; ids must be distinct")
         first[str(qid)] = i
-        if type_id not in wanted:
+        if type_id not in DIMENSIONS:
+            raise BadInputError(f"{where}: question_type_id {type_id} is not a SEED-Bench v1 "
+                                f"dimension (1-{len(DIMENSIONS)})")
+        if not low <= type_id <= high:
             outside.add(str(qid))
             continue
         if field(rec, "data_type", str, where) != "image":
             raise BadInputError(f"{where}: dimension {type_id} question with data_type "
                                 f"{shown(rec['data_type'])}; only image questions are scored")
-        samples.append(_sample(rec, where, names, image_of))
+        samples.append(_sample(rec, where, image_of))
     if not samples:
         raise BadInputError(f"{path}: holds no questions of dimensions "
                             f"{shown(args.get('dimensions', '1-9'))}")

@@ -131,8 +131,10 @@ def group_columns(runs: Sequence[RunResult],
     columns, figures = [], {}
     for figure in figures_in(runs):
         member = next((e for r in runs if (e := r.scored(figure.members[0])) is not None), {})
-        how = declared({"family": figure.family, **{k: member[k] for k in ("variant",)
-                                                       if k in member}}, figure.metric)
+        entry = {"family": figure.family}
+        if "variant" in member:
+            entry["variant"] = member["variant"]
+        how = declared(entry, figure.metric)
         column = make_column(figure.group, figure.name, figure.family, how.better)
         columns.append(column)
         figures[column.key] = figure
@@ -224,7 +226,8 @@ def build_leaderboard(runs: Sequence[RunResult], references: Sequence[ReferenceF
         if len(variants) == 1 and (variant := variants.pop()):
             columns[i] = replace(column, marks=(marks.mark(f"scoring variant: {variant}"),))
         if column.key in figures:
-            columns[i] = replace(column, marks=(marks.mark(figures[column.key].describe()),))
+            columns[i] = replace(columns[i], marks=(*columns[i].marks,
+                                                    marks.mark(figures[column.key].describe())))
     sizes = split_sizes({task for run in runs for task in run.tasks})
     rows = [Row(run.label, "run", tuple(
         _group_cell(run, figures[c.key]) if c.key in figures else
